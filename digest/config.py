@@ -1,0 +1,392 @@
+"""YAML -> typed, frozen config objects, every problem reported at once with file and key.
+
+`load_config` reads `config.yaml`; `load_subscribers` reads `subscribers/<id>.yaml` (the id is
+the file name). Both use `yaml.safe_load` only; unknown keys are errors; relative paths resolve
+against the folder of the config file; secrets are named by environment variable
+(`password_env`), never written in a file.
+
+A broken subscriber file does not stop a run: `load_subscribers` returns the good readers and
+the problems, and the pipeline skips the broken ones with a warning. `digest check` reports all.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import zoneinfo
+from collections.abc import Sequence
+from datetime import time
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from digest.errors import ConfigError, Problem
+
+DEFAULT_CONFIG = "config.yaml"
+CONFIG_ENV = "DIGEST_CONFIG"
+_EMAIL = re.compile(r"^[^@\s<>\"',;]+@[^@\s<>\"',;]+\.[^@\s<>\"',;.]+$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def _time_zone(name: str) -> str:
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {name!r} (try 'UTC' or 'Europe/Paris')") from None
+    return name
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class SourceConfig(_Model):
+    """One place papers come from."""
+
+    name: str
+    type: Literal["hf_daily", "feed", "listing"]
+    url: str | None = None
+    path: Path | None = None
+    lookback_days: int = Field(2, ge=1, le=60)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not _NAME.match(v):
+            raise ValueError(f"use letters, digits, '.', '_' or '-', got {v!r}")
+        return v
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(r"^https?://[^/\s]+", v):
+            raise ValueError(f"expected an http:// or https:// URL, got {v!r}")
+        return v
+
+    @model_validator(mode="after")
+    def _where(self) -> SourceConfig:
+        if self.type == "listing":
+            if (self.url is None) == (self.path is None):
+                raise ValueError("a listing source needs exactly one of 'url' or 'path'")
+        elif self.url is None:
+            raise ValueError(f"a {self.type} source needs 'url'")
+        elif self.path is not None:
+            raise ValueError(f"a {self.type} source takes 'url', not 'path'")
+        return self
+
+
+class SmtpConfig(_Model):
+    """How to reach the mail server; the password comes from the environment only."""
+
+    host: str
+    port: int = Field(587, ge=1, le=65535)
+    security: Literal["none", "starttls", "ssl"] = "starttls"
+    username: str | None = None
+    password_env: str | None = None
+    timeout: float = Field(30.0, gt=0)
+
+
+class DeliveryConfig(_Model):
+    """Where digests go: SMTP when `smtp` is set, else one .eml file each in `outbox`."""
+
+    from_: str = Field("Paper Digest <digest@localhost>", alias="from")
+    smtp: SmtpConfig | None = None
+    outbox: Path = Path("outbox")
+
+
+class FeedsConfig(_Model):
+    """Where the RSS feeds are written and the public URL they are served under."""
+
+    dir: Path = Path("public")
+    site_url: str | None = None
+    max_items: int = Field(50, ge=1, le=1000)
+
+
+class ScheduleConfig(_Model):
+    """When `digest serve` runs: a crontab line in a time zone."""
+
+    cron: str = "0 7 * * *"
+    timezone: str = "UTC"
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        return _time_zone(v)
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, v: str) -> str:
+        from apscheduler.triggers.cron import CronTrigger
+
+        try:
+            CronTrigger.from_crontab(v)
+        except ValueError as e:
+            raise ValueError(f"not a crontab line ({e}): {v!r}") from None
+        return v
+
+
+class FetchConfig(_Model):
+    """How sources are fetched over HTTP."""
+
+    timeout: float = Field(20.0, gt=0, le=600)
+    max_response_mb: float = Field(20.0, gt=0)
+    attempts: int = Field(4, ge=1, le=20)
+    user_agent: str | None = None
+
+
+class RankingConfig(_Model):
+    """Which stored papers are candidates for a digest."""
+
+    window_days: int = Field(7, ge=1, le=365)
+
+
+class Config(_Model):
+    """The whole of `config.yaml`, paths resolved against `base_dir` (the config's folder)."""
+
+    database: Path = Path("state/digest.sqlite3")
+    subscribers: Path = Path("subscribers")
+    sources: tuple[SourceConfig, ...] = ()
+    delivery: DeliveryConfig = DeliveryConfig()
+    feeds: FeedsConfig = FeedsConfig()
+    schedule: ScheduleConfig = ScheduleConfig()
+    fetch: FetchConfig = FetchConfig()
+    ranking: RankingConfig = RankingConfig()
+    templates: Path | None = None
+    base_dir: Path = Field(Path("."), exclude=True)
+    file: Path = Field(Path(DEFAULT_CONFIG), exclude=True)
+
+    @field_validator("sources")
+    @classmethod
+    def _unique(cls, v: tuple[SourceConfig, ...]) -> tuple[SourceConfig, ...]:
+        names = [s.name for s in v]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"source names must be unique: {', '.join(dupes)} repeated")
+        return v
+
+
+class Subscriber(_Model):
+    """One reader, from `subscribers/<id>.yaml`; the id is the file name."""
+
+    id: str = Field("", exclude=True)
+    name: str
+    email: str
+    keywords: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    authors: tuple[str, ...] = ()
+    liked: tuple[str, ...] = ()
+    frequency: Literal["daily", "weekly"] = "daily"
+    max_items: int = Field(10, ge=1, le=100)
+    send_at: time | None = None
+    timezone: str | None = None
+
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, coerce_numbers_to_str=True
+    )
+
+    @field_validator("keywords", "exclude", "authors", "liked", mode="before")
+    @classmethod
+    def _one_or_many(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str | int | float) else v
+
+    @field_validator("keywords", "exclude", "authors", "liked")
+    @classmethod
+    def _strip(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(s for s in (x.strip() for x in v) if s)
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, v: str) -> str:
+        v = v.strip()
+        if not _EMAIL.match(v):
+            raise ValueError(f"not an email address: {v!r}")
+        return v
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str | None) -> str | None:
+        return None if v is None else _time_zone(v)
+
+
+# --- loading -------------------------------------------------------------------------------
+
+
+def display_path(path: Path) -> str:
+    """A path as a user would type it: relative to the working folder when under it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def read_yaml(path: Path) -> tuple[Any, list[Problem]]:
+    """The parsed YAML of a file, or the problem (with line and column) that stopped it."""
+    where = display_path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None, [Problem(where, "", "file not found")]
+    except (OSError, UnicodeDecodeError) as e:
+        return None, [Problem(where, "", f"cannot read: {e}")]
+    try:
+        return yaml.safe_load(text), []
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        loc = f"{where}:{mark.line + 1}:{mark.column + 1}" if mark else where
+        what = " ".join(x for x in (e.context, e.problem) if x)
+        return None, [Problem(loc, "", f"invalid YAML: {what}")]
+    except yaml.YAMLError as e:
+        return None, [Problem(where, "", f"invalid YAML: {e}")]
+
+
+def _key(loc: Sequence[int | str]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif not str(part).startswith(("function-", "literal[", "lax-or-strict")):
+            out += f".{part}" if out else str(part)
+    return out
+
+
+_EXPECTED = {
+    "int_type": "an integer",
+    "int_parsing": "an integer",
+    "int_from_float": "an integer",
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "string_type": "a string",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+    "list_type": "a list",
+    "tuple_type": "a list",
+    "dict_type": "a mapping of keys",
+    "model_type": "a mapping of keys",
+    "model_attributes_type": "a mapping of keys",
+    "time_type": "a time such as 07:00",
+    "time_parsing": "a time such as 07:00",
+    "path_type": "a path",
+}
+
+
+def _message(err: Any) -> str:
+    kind, ctx, got = err["type"], err.get("ctx") or {}, err.get("input")
+    if kind == "missing":
+        return "required key is missing"
+    if kind == "extra_forbidden":
+        return "unknown key"
+    if kind in _EXPECTED:
+        return f"expected {_EXPECTED[kind]}, got {got!r}"
+    if kind == "literal_error":
+        return f"expected {ctx.get('expected')}, got {got!r}"
+    if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
+        bound = {"greater_than_equal": "at least", "greater_than": "more than",
+                 "less_than_equal": "at most", "less_than": "less than"}[kind]
+        limit = next(iter(ctx.values()))
+        return f"must be {bound} {limit}, got {got!r}"
+    if kind == "value_error":
+        return str(ctx.get("error", err["msg"]))
+    return f"{err['msg']}, got {got!r}"
+
+
+def _problems(where: str, e: ValidationError, prefix: str = "") -> list[Problem]:
+    out = []
+    for err in e.errors():
+        key = _key(err["loc"])
+        out.append(Problem(where, f"{prefix}{key}" if key else prefix.rstrip("."), _message(err)))
+    return out
+
+
+def _validate(model: type[_Model], data: Any, where: str) -> tuple[Any, list[Problem]]:
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        return None, [Problem(where, "", f"expected a mapping of keys, got {type(data).__name__}")]
+    try:
+        return model.model_validate(data), []
+    except ValidationError as e:
+        return None, _problems(where, e)
+
+
+def config_path(option: str | None) -> Path:
+    """The config file to use: --config, else $DIGEST_CONFIG, else ./config.yaml."""
+    return Path(option or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG)
+
+
+def _resolve(base: Path, p: Path) -> Path:
+    p = p.expanduser()
+    return p if p.is_absolute() else base / p
+
+
+def load_config(path: Path) -> Config:
+    """The validated config with paths resolved; raises ConfigError listing every problem."""
+    data, problems = read_yaml(path)
+    if problems:
+        raise ConfigError(problems)
+    config, problems = _validate(Config, data, display_path(path))
+    if problems:
+        raise ConfigError(problems)
+    base = path.resolve().parent
+    r = lambda p: _resolve(base, p)  # noqa: E731
+    return config.model_copy(
+        update={
+            "base_dir": base,
+            "file": path,
+            "database": r(config.database),
+            "subscribers": r(config.subscribers),
+            "sources": tuple(
+                s.model_copy(update={"path": r(s.path)}) if s.path else s for s in config.sources
+            ),
+            "delivery": config.delivery.model_copy(update={"outbox": r(config.delivery.outbox)}),
+            "feeds": config.feeds.model_copy(update={"dir": r(config.feeds.dir)}),
+            "templates": r(config.templates) if config.templates else None,
+        }
+    )
+
+
+def load_subscriber(path: Path) -> tuple[Subscriber | None, list[Problem]]:
+    """One subscriber from its file (id = file name), or the problems that stop it."""
+    where = display_path(path)
+    if not _NAME.match(path.stem):
+        return None, [Problem(where, "", "file name must be letters, digits, '.', '_' or '-'")]
+    data, problems = read_yaml(path)
+    if problems:
+        return None, problems
+    sub, problems = _validate(Subscriber, data, where)
+    if sub is None:
+        return None, problems
+    return sub.model_copy(update={"id": path.stem}), []
+
+
+def load_subscribers(config: Config) -> tuple[list[Subscriber], list[Problem]]:
+    """Every valid subscriber (sorted by id) and the problems of the files that are not."""
+    folder = config.subscribers
+    if not folder.is_dir():
+        return [], [Problem(display_path(folder), "", "subscribers folder not found")]
+    subs, problems = [], []
+    for path in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]):
+        sub, found = load_subscriber(path)
+        problems += found
+        if sub is not None:
+            subs.append(sub)
+    return subs, problems
+
+
+def runtime_problems(config: Config) -> list[Problem]:
+    """What `digest check` adds to the structure: files, folders and secrets a run will need."""
+    where = display_path(config.file)
+    out = []
+    for i, s in enumerate(config.sources):
+        if s.path is not None and not s.path.is_file():
+            out.append(Problem(where, f"sources[{i}].path", f"file not found: {display_path(s.path)}"))
+    smtp = config.delivery.smtp
+    if smtp and smtp.password_env and smtp.password_env not in os.environ:
+        out.append(
+            Problem(where, "delivery.smtp.password_env",
+                    f"environment variable {smtp.password_env} is not set")
+        )
+    if config.templates is not None and not config.templates.is_dir():
+        out.append(Problem(where, "templates", f"folder not found: {display_path(config.templates)}"))
+    return out

@@ -1,0 +1,276 @@
+"""SQLite storage: papers, where they came from and when first seen, HTTP validators.
+
+The schema lives in `MIGRATIONS` below, one SQL script per version; `PRAGMA user_version`
+says how many have been applied. The database runs in WAL mode so a reader (`digest rank`)
+never blocks a writer (`digest run`).
+
+A paper is one row whatever the number of sources that reported it: rows are found by
+canonical id, then by arXiv id or DOI, then by normalised title (`papers.title_key`) when no
+id conflicts, and merged with `digest.papers.merge`. `first_seen` is the logical time (`--now`)
+of the fetch that first stored the paper and never changes.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import astuple, fields
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from digest.errors import StoreError
+from digest.http import Validators
+from digest.papers import merge, same_paper, title_key
+from digest.types import Paper, StoreResult
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: papers, their sources, HTTP validators
+    """
+    CREATE TABLE papers (
+        pk           INTEGER PRIMARY KEY,
+        id           TEXT NOT NULL UNIQUE,     -- canonical id (digest.papers.canonical_id)
+        title_key    TEXT NOT NULL,            -- hash of the normalised title
+        title        TEXT NOT NULL,
+        abstract     TEXT NOT NULL DEFAULT '',
+        url          TEXT NOT NULL DEFAULT '',
+        arxiv_id     TEXT,
+        doi          TEXT,
+        authors      TEXT NOT NULL DEFAULT '[]',   -- JSON array of names
+        published    TEXT,                         -- ISO 8601, as the source gave it
+        upvotes      INTEGER,
+        github_repo  TEXT,
+        github_stars INTEGER,
+        project_page TEXT,
+        ai_summary   TEXT,
+        ai_keywords  TEXT NOT NULL DEFAULT '[]',   -- JSON array
+        organization TEXT,
+        categories   TEXT NOT NULL DEFAULT '[]',   -- JSON array
+        first_seen   TEXT NOT NULL                 -- UTC ISO 8601: --now of the first fetch
+    );
+    CREATE INDEX papers_title_key ON papers (title_key);
+    CREATE INDEX papers_arxiv_id ON papers (arxiv_id);
+    CREATE INDEX papers_doi ON papers (doi);
+    CREATE INDEX papers_first_seen ON papers (first_seen);
+
+    -- which sources reported each paper, and when each first did
+    CREATE TABLE paper_sources (
+        paper      INTEGER NOT NULL REFERENCES papers (pk) ON DELETE CASCADE,
+        source     TEXT NOT NULL,
+        first_seen TEXT NOT NULL,
+        PRIMARY KEY (paper, source)
+    ) WITHOUT ROWID;
+
+    -- ETag / Last-Modified of the last stored response of each URL, for conditional GET
+    CREATE TABLE http_cache (
+        url           TEXT PRIMARY KEY,
+        etag          TEXT,
+        last_modified TEXT
+    ) WITHOUT ROWID;
+    """,
+)
+
+_JSON_FIELDS = ("authors", "ai_keywords", "categories")
+_COLUMNS = tuple(f.name for f in fields(Paper))
+
+
+def iso(when: datetime) -> str:
+    """A timestamp as stored: UTC, ISO 8601, seconds precision."""
+    if when.tzinfo is None:
+        raise ValueError("timestamps must carry a UTC offset")
+    return when.astimezone(UTC).isoformat(timespec="seconds")
+
+
+def _row_values(paper: Paper) -> list[Any]:
+    values: list[Any] = []
+    for name, value in zip(_COLUMNS, astuple(paper), strict=True):
+        if name in _JSON_FIELDS:
+            value = json.dumps(list(value), ensure_ascii=False)
+        elif name == "published" and value is not None:
+            value = value.isoformat()
+        values.append(value)
+    return values
+
+
+def _paper(row: sqlite3.Row) -> Paper:
+    data = {name: row[name] for name in _COLUMNS}
+    for name in _JSON_FIELDS:
+        data[name] = tuple(json.loads(data[name]))
+    if data["published"]:
+        data["published"] = datetime.fromisoformat(data["published"])
+    return Paper(**data)
+
+
+class Store:
+    """One SQLite database file. Use as a context manager or call `close()`."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        try:
+            if str(path) != ":memory:":
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(str(path), isolation_level=None, timeout=30)
+            self.db.row_factory = sqlite3.Row
+            self.db.execute("PRAGMA journal_mode = WAL")
+            self.db.execute("PRAGMA synchronous = NORMAL")
+            self.db.execute("PRAGMA foreign_keys = ON")
+            self._migrate()
+        except (sqlite3.Error, OSError) as e:
+            raise StoreError(f"cannot open database {path}: {e}") from e
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE ... COMMIT, rolled back on any exception."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        if version > len(MIGRATIONS):
+            raise StoreError(
+                f"database {self.path} has schema version {version}; this digest knows "
+                f"{len(MIGRATIONS)}: upgrade digest"
+            )
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            with self.transaction() as db:
+                for statement in script.split(";\n"):
+                    if statement.strip():
+                        db.execute(statement)
+                db.execute(f"PRAGMA user_version = {number}")
+
+    # --- papers ------------------------------------------------------------------------------
+
+    def _find(self, paper: Paper) -> sqlite3.Row | None:
+        row = self.db.execute("SELECT * FROM papers WHERE id = ?", (paper.id,)).fetchone()
+        if row is not None:
+            return row  # type: ignore[no-any-return]
+        for column, value in (("arxiv_id", paper.arxiv_id), ("doi", paper.doi)):
+            if value:
+                row = self.db.execute(
+                    f"SELECT * FROM papers WHERE {column} = ?", (value,)
+                ).fetchone()
+                if row is not None:
+                    return row  # type: ignore[no-any-return]
+        for row in self.db.execute(
+            "SELECT * FROM papers WHERE title_key = ?", (title_key(paper.title),)
+        ):
+            if same_paper(_paper(row), paper):
+                return row  # type: ignore[no-any-return]
+        return None
+
+    def _upsert(self, paper: Paper, source: str, now: str, *, may_add: bool) -> str:
+        """Store one paper: 'new', 'seen' (merged into a stored row) or 'skipped'."""
+        row = self._find(paper)
+        if row is None:
+            if not may_add:
+                return "skipped"
+            columns = ", ".join(_COLUMNS)
+            marks = ", ".join("?" * len(_COLUMNS))
+            cur = self.db.execute(
+                f"INSERT INTO papers ({columns}, title_key, first_seen) VALUES ({marks}, ?, ?)",
+                [*_row_values(paper), title_key(paper.title), now],
+            )
+            pk, result = cur.lastrowid, "new"
+        else:
+            pk, result = row["pk"], "seen"
+            old = _paper(row)
+            merged = merge(old, paper)
+            if merged != old:
+                assignments = ", ".join(f"{c} = ?" for c in _COLUMNS)
+                self.db.execute(
+                    f"UPDATE papers SET {assignments}, title_key = ? WHERE pk = ?",
+                    [*_row_values(merged), title_key(merged.title), pk],
+                )
+        self.db.execute(
+            "INSERT OR IGNORE INTO paper_sources (paper, source, first_seen) VALUES (?, ?, ?)",
+            (pk, source, now),
+        )
+        return result
+
+    def add_batch(
+        self,
+        source: str,
+        papers: Iterable[Paper],
+        now: datetime,
+        *,
+        updates: Iterable[Paper] = (),
+        validators: Mapping[str, Validators] | None = None,
+    ) -> StoreResult:
+        """Store one source's papers and its HTTP validators in one transaction.
+
+        `updates` only change papers already stored. Storing the same batch again changes
+        nothing (`merge` is idempotent and `first_seen` is kept).
+        """
+        counts = {"new": 0, "seen": 0, "skipped": 0}
+        stamp = iso(now)
+        try:
+            with self.transaction():
+                for paper in papers:
+                    counts[self._upsert(paper, source, stamp, may_add=True)] += 1
+                for paper in updates:
+                    counts[self._upsert(paper, source, stamp, may_add=False)] += 1
+                for url, v in (validators or {}).items():
+                    self.db.execute(
+                        "INSERT OR REPLACE INTO http_cache (url, etag, last_modified) VALUES (?, ?, ?)",
+                        (url, v.etag, v.last_modified),
+                    )
+        except sqlite3.Error as e:
+            raise StoreError(f"cannot store papers from {source}: {e}") from e
+        return StoreResult(**counts)
+
+    def papers(self, *, since: datetime | None = None, until: datetime | None = None) -> list[Paper]:
+        """Stored papers first seen in [since, until], oldest first."""
+        query, args = "SELECT * FROM papers WHERE 1", []
+        if since is not None:
+            query, args = query + " AND first_seen >= ?", [*args, iso(since)]
+        if until is not None:
+            query, args = query + " AND first_seen <= ?", [*args, iso(until)]
+        return [_paper(r) for r in self.db.execute(query + " ORDER BY first_seen, pk", args)]
+
+    def paper(self, paper_id: str) -> Paper | None:
+        """One stored paper by canonical id."""
+        row = self.db.execute("SELECT * FROM papers WHERE id = ?", (paper_id,)).fetchone()
+        return _paper(row) if row else None
+
+    def first_seen(self, paper_id: str) -> datetime | None:
+        """When this store first saw the paper (the --now of that fetch)."""
+        row = self.db.execute("SELECT first_seen FROM papers WHERE id = ?", (paper_id,)).fetchone()
+        return datetime.fromisoformat(row[0]) if row else None
+
+    def sources_of(self, paper_id: str) -> dict[str, datetime]:
+        """The sources that reported a paper, each with when it first did."""
+        rows = self.db.execute(
+            "SELECT s.source, s.first_seen FROM paper_sources s JOIN papers p ON p.pk = s.paper "
+            "WHERE p.id = ? ORDER BY s.first_seen, s.source",
+            (paper_id,),
+        )
+        return {r[0]: datetime.fromisoformat(r[1]) for r in rows}
+
+    def count(self) -> int:
+        """How many papers are stored."""
+        return int(self.db.execute("SELECT count(*) FROM papers").fetchone()[0])
+
+    # --- HTTP validators ---------------------------------------------------------------------
+
+    def validators(self) -> dict[str, Validators]:
+        """Every stored ETag / Last-Modified, by full URL."""
+        return {
+            r["url"]: Validators(r["etag"], r["last_modified"])
+            for r in self.db.execute("SELECT * FROM http_cache")
+        }
