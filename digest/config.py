@@ -282,8 +282,12 @@ def _message(err: Any) -> str:
     if kind == "literal_error":
         return f"expected {ctx.get('expected')}, got {got!r}"
     if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
-        bound = {"greater_than_equal": "at least", "greater_than": "more than",
-                 "less_than_equal": "at most", "less_than": "less than"}[kind]
+        bound = {
+            "greater_than_equal": "at least",
+            "greater_than": "more than",
+            "less_than_equal": "at most",
+            "less_than": "less than",
+        }[kind]
         limit = next(iter(ctx.values()))
         return f"must be {bound} {limit}, got {got!r}"
     if kind == "value_error":
@@ -328,8 +332,12 @@ def load_config(path: Path) -> Config:
     config, problems = _validate(Config, data, display_path(path))
     if problems:
         raise ConfigError(problems)
+    assert isinstance(config, Config)
     base = path.resolve().parent
-    r = lambda p: _resolve(base, p)  # noqa: E731
+
+    def r(p: Path) -> Path:
+        return _resolve(base, p)
+
     return config.model_copy(
         update={
             "base_dir": base,
@@ -380,13 +388,20 @@ def runtime_problems(config: Config) -> list[Problem]:
     out = []
     for i, s in enumerate(config.sources):
         if s.path is not None and not s.path.is_file():
-            out.append(Problem(where, f"sources[{i}].path", f"file not found: {display_path(s.path)}"))
+            out.append(
+                Problem(where, f"sources[{i}].path", f"file not found: {display_path(s.path)}")
+            )
     smtp = config.delivery.smtp
     if smtp and smtp.password_env and smtp.password_env not in os.environ:
         out.append(
-            Problem(where, "delivery.smtp.password_env",
-                    f"environment variable {smtp.password_env} is not set")
+            Problem(
+                where,
+                "delivery.smtp.password_env",
+                f"environment variable {smtp.password_env} is not set",
+            )
         )
     if config.templates is not None and not config.templates.is_dir():
-        out.append(Problem(where, "templates", f"folder not found: {display_path(config.templates)}"))
+        out.append(
+            Problem(where, "templates", f"folder not found: {display_path(config.templates)}")
+        )
     return out

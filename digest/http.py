@@ -114,7 +114,9 @@ class Http:
     def close(self) -> None:
         self._client.close()
 
-    def get(self, url: str, params: Mapping[str, str] | None = None, *, cache: bool = True) -> bytes | None:
+    def get(
+        self, url: str, params: Mapping[str, str] | None = None, *, cache: bool = True
+    ) -> bytes | None:
         """The body at url, or None for 304 Not Modified. Raises FetchError naming the URL."""
         full = str(httpx.URL(url, params=params))
         headers = {}
@@ -157,7 +159,9 @@ class Http:
                 raise HTTPStatusError(f"HTTP {status} {response.reason_phrase} from {url}")
             declared = response.headers.get("Content-Length", "")
             if declared.isdigit() and int(declared) > self.max_bytes:
-                raise FetchError(f"response too large ({int(declared):,} bytes > {self.max_bytes:,}): {url}")
+                raise FetchError(
+                    f"response too large ({int(declared):,} bytes > {self.max_bytes:,}): {url}"
+                )
             chunks, size = [], 0
             for chunk in response.iter_bytes():
                 size += len(chunk)
@@ -165,4 +169,3 @@ class Http:
                     raise FetchError(f"response too large (over {self.max_bytes:,} bytes): {url}")
                 chunks.append(chunk)
             return response, b"".join(chunks)
-

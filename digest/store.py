@@ -234,9 +234,11 @@ class Store:
             raise StoreError(f"cannot store papers from {source}: {e}") from e
         return StoreResult(**counts)
 
-    def papers(self, *, since: datetime | None = None, until: datetime | None = None) -> list[Paper]:
+    def papers(
+        self, *, since: datetime | None = None, until: datetime | None = None
+    ) -> list[Paper]:
         """Stored papers first seen in [since, until], oldest first."""
-        query, args = "SELECT * FROM papers WHERE 1", []
+        query, args = "SELECT * FROM papers WHERE 1", list[str]()
         if since is not None:
             query, args = query + " AND first_seen >= ?", [*args, iso(since)]
         if until is not None:

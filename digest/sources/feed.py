@@ -59,7 +59,7 @@ def text_of(html: str | None) -> str:
 
 def split_authors(creator: str) -> tuple[str, ...]:
     """arXiv's `dc:creator` string as names: split on commas outside parentheses."""
-    names, depth, current = [], 0, []
+    names, depth, current = list[str](), 0, list[str]()
     for ch in creator:
         depth += ch == "("
         depth -= ch == ")" and depth > 0
@@ -84,7 +84,12 @@ def entry_paper(entry: Any) -> tuple[Paper, bool]:
         raise ValueError("no title")
     link, guid = entry.get("link") or "", entry.get("id") or ""
     arxiv_id = arxiv_id_of(guid) or arxiv_id_of(link)
-    doi = doi_of(entry.get("arxiv_doi")) or doi_of(entry.get("prism_doi")) or doi_of(entry.get("dc_identifier")) or doi_of(link)
+    doi = (
+        doi_of(entry.get("arxiv_doi"))
+        or doi_of(entry.get("prism_doi"))
+        or doi_of(entry.get("dc_identifier"))
+        or doi_of(link)
+    )
     raw = entry.get("summary") or ""
     if not raw and entry.get("content"):
         raw = entry["content"][0].get("value", "")
@@ -98,7 +103,11 @@ def entry_paper(entry: Any) -> tuple[Paper, bool]:
         authors = split_authors(names[0])
     else:
         authors = tuple(n for n in (clean_text(x) for x in names) if n)
-    url = f"https://arxiv.org/abs/{arxiv_id}" if arxiv_id else link or (guid if guid.startswith("http") else "")
+    url = (
+        f"https://arxiv.org/abs/{arxiv_id}"
+        if arxiv_id
+        else link or (guid if guid.startswith("http") else "")
+    )
     tags = tuple(t.get("term") for t in entry.get("tags") or [] if t.get("term"))
     paper = Paper(
         id=canonical_id(arxiv_id=arxiv_id, doi=doi, url=url or None, title=title),
@@ -128,7 +137,7 @@ def parse_feed(body: bytes) -> SourceBatch:
         raise ParseError(f"malformed feed{where}: {getattr(exc, 'getMessage', lambda: exc)()}")
     if not parsed.get("version"):
         raise ParseError("not an RSS or Atom feed")
-    papers, updates, problems = [], [], []
+    papers, updates, problems = list[Paper](), list[Paper](), list[str]()
     for i, entry in enumerate(parsed.entries):
         try:
             paper, is_update = entry_paper(entry)

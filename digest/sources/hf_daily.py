@@ -80,7 +80,9 @@ def paper_of(item: dict[str, Any]) -> Paper:
         project_page=_opt_str(p.get("projectPage")),
         ai_summary=clean_text(p.get("ai_summary")) or None,
         ai_keywords=tuple(clean_text(k) for k in keywords if isinstance(k, str) and k.strip()),
-        organization=_opt_str(org.get("fullname") or org.get("name")) if isinstance(org, dict) else None,
+        organization=_opt_str(org.get("fullname") or org.get("name"))
+        if isinstance(org, dict)
+        else None,
     )
 
 
@@ -146,4 +148,6 @@ class HFDailySource:
                     break  # the server ignores `p`: this page repeats an earlier one
                 seen_ids |= {p.id for p in found}
                 papers += found
-        return SourceBatch(papers=tuple(papers), problems=tuple(problems), not_modified=not_modified)
+        return SourceBatch(
+            papers=tuple(papers), problems=tuple(problems), not_modified=not_modified
+        )

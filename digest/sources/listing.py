@@ -27,7 +27,7 @@ MAX_TITLE = 400  # characters; a longer paragraph is an abstract
 def paragraphs(text: str) -> list[tuple[int, str]]:
     """(first line number, text) of each blank-line separated paragraph, lines joined."""
     out: list[tuple[int, str]] = []
-    start, lines = 0, []
+    start, lines = 0, list[str]()
     for number, line in enumerate([*text.splitlines(), ""], start=1):
         if line.strip():
             if not lines:
@@ -59,11 +59,14 @@ def parse_listing(text: str) -> SourceBatch:
         nxt = body[i + 1][1] if i + 1 < len(body) else None
         after = body[i + 2][1] if i + 2 < len(body) else None
         dangling = nxt is None or (
-            _looks_like_title(nxt) and (after is None or not _looks_like_title(after))
+            _looks_like_title(nxt)
+            and (after is None or not _looks_like_title(after))
             and len(nxt) < len(title) * 4
         )
         if not _looks_like_title(title):
-            problems.append(f"line {line}: a paragraph where a title was expected: {title[:60]!r}...")
+            problems.append(
+                f"line {line}: a paragraph where a title was expected: {title[:60]!r}..."
+            )
             i += 1
             continue
         if dangling:
@@ -72,9 +75,7 @@ def parse_listing(text: str) -> SourceBatch:
             continue
         assert nxt is not None
         title = clean_text(title)
-        papers.append(
-            Paper(id=canonical_id(title=title), title=title, abstract=clean_text(nxt))
-        )
+        papers.append(Paper(id=canonical_id(title=title), title=title, abstract=clean_text(nxt)))
         i += 2
     if not papers and not problems:
         raise ParseError("listing snapshot holds no papers")

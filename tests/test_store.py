@@ -1,0 +1,111 @@
+"""SQLite store: one row per paper across sources, first_seen kept, batches idempotent."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from strategies import batches
+
+from digest.errors import StoreError
+from digest.http import Validators
+from digest.papers import canonical_id
+from digest.store import MIGRATIONS, Store
+from digest.types import Paper
+
+T0 = datetime(2026, 8, 10, 7, 0, tzinfo=UTC)
+
+
+def dump(store: Store) -> list[tuple[object, ...]]:
+    """Every row of every table, for comparing database states."""
+    rows: list[tuple[object, ...]] = []
+    for (table,) in store.db.execute(
+        "SELECT name FROM sqlite_master WHERE type='table' ORDER BY name"
+    ):
+        rows += [(table, *r) for r in store.db.execute(f"SELECT * FROM {table} ORDER BY 1, 2")]
+    return rows
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(batch=batches)
+def test_storing_the_same_batch_twice_changes_nothing(batch: list[Paper], tmp_path: Path) -> None:
+    """A second store of one batch, even later, adds no row and changes no value."""
+    with Store(":memory:") as store:
+        first = store.add_batch("src", batch, T0, validators={"u": Validators("e1")})
+        before = dump(store)
+        again = store.add_batch(
+            "src", batch, T0 + timedelta(days=1), validators={"u": Validators("e1")}
+        )
+        assert dump(store) == before
+        assert again.new == 0
+        assert again.seen == len(batch)
+        assert first.new == store.count()
+
+
+def test_same_paper_from_two_sources_is_one_row_with_both_sources() -> None:
+    """A snapshot paper (title key) and the HF copy (arXiv id) become one row, re-keyed to the arXiv id."""
+    snap = Paper(
+        id=canonical_id(title="Chimera: A Model"), title="Chimera: A Model", abstract="short"
+    )
+    hf = Paper(
+        id="2406.04320", title="Chimera: a model", abstract="longer abstract", arxiv_id="2406.04320"
+    )
+    with Store(":memory:") as store:
+        assert store.add_batch("snapshot", [snap], T0).new == 1
+        assert store.add_batch("hf", [hf], T0 + timedelta(hours=1)).seen == 1
+        assert store.count() == 1
+        stored = store.paper("2406.04320")
+        assert stored is not None and stored.abstract == "longer abstract"
+        assert store.first_seen("2406.04320") == T0
+        assert set(store.sources_of("2406.04320")) == {"snapshot", "hf"}
+
+
+def test_papers_with_one_title_but_different_arxiv_ids_stay_apart() -> None:
+    """Equal titles do not merge two papers whose arXiv ids differ."""
+    a = Paper(id="2401.00001", title="Introduction", arxiv_id="2401.00001")
+    b = Paper(id="2401.00002", title="Introduction", arxiv_id="2401.00002")
+    with Store(":memory:") as store:
+        assert store.add_batch("s", [a, b], T0).new == 2
+
+
+def test_updates_change_stored_papers_and_never_add() -> None:
+    """An arXiv replacement updates a stored paper; one for an unknown paper is skipped."""
+    p = Paper(id="2401.00001", title="T", arxiv_id="2401.00001", abstract="v1")
+    with Store(":memory:") as store:
+        store.add_batch("s", [p], T0)
+        replaced = Paper(id="2401.00001", title="T", arxiv_id="2401.00001", abstract="v2 is longer")
+        unknown = Paper(id="2001.00001", title="Old", arxiv_id="2001.00001")
+        result = store.add_batch("s", [], T0, updates=[replaced, unknown])
+        assert (result.new, result.seen, result.skipped) == (0, 1, 1)
+        assert store.count() == 1
+        assert store.paper("2401.00001").abstract == "v2 is longer"  # type: ignore[union-attr]
+
+
+def test_schema_is_migrated_by_user_version(tmp_path: Path) -> None:
+    """A new file gets every migration; a file from a newer digest is refused with a clear error."""
+    path = tmp_path / "d.sqlite3"
+    Store(path).close()
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    db.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
+    db.close()
+    with pytest.raises(StoreError, match="upgrade digest"):
+        Store(path)
+
+
+def test_papers_window_by_first_seen() -> None:
+    """papers(since, until) selects by when this store first saw them, not publication date."""
+    with Store(":memory:") as store:
+        store.add_batch("s", [Paper(id="2401.00001", title="A", arxiv_id="2401.00001")], T0)
+        store.add_batch(
+            "s", [Paper(id="2401.00002", title="B", arxiv_id="2401.00002")], T0 + timedelta(days=8)
+        )
+        recent = store.papers(since=T0 + timedelta(days=1))
+        assert [p.id for p in recent] == ["2401.00002"]
+        assert len(store.papers()) == 2
