@@ -111,8 +111,10 @@ def same_paper(a: Paper, b: Paper) -> bool:
         return True
     if a.arxiv_id and b.arxiv_id:
         return a.arxiv_id == b.arxiv_id
-    if a.doi and b.doi and a.doi != b.doi:
-        return False
+    if a.doi and b.doi:
+        return a.doi == b.doi
+    if id_kind(a.id) == id_kind(b.id) == "url":
+        return False  # two pages with different addresses are two items, whatever their titles
     return title_key(a.title) == title_key(b.title)
 
 

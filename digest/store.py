@@ -5,8 +5,8 @@ says how many have been applied. The database runs in WAL mode so a reader (`dig
 never blocks a writer (`digest run`).
 
 A paper is one row whatever the number of sources that reported it: rows are found by
-canonical id, then by arXiv id or DOI, then by normalised title (`papers.title_key`) when no
-id conflicts, and merged with `digest.papers.merge`. `first_seen` is the logical time (`--now`)
+any canonical id a copy of the paper ever came with (`paper_ids`), then by arXiv id or DOI,
+then by normalised title (`papers.title_key`) when no id conflicts, and merged with `digest.papers.merge`. `first_seen` is the logical time (`--now`)
 of the fetch that first stored the paper and never changes.
 """
 
@@ -61,6 +61,13 @@ MIGRATIONS: tuple[str, ...] = (
         source     TEXT NOT NULL,
         first_seen TEXT NOT NULL,
         PRIMARY KEY (paper, source)
+    ) WITHOUT ROWID;
+
+    -- every canonical id a copy of a paper arrived with (a snapshot's title:, a blog's url:,
+    -- the arXiv id), so a copy is found again after its row was re-keyed to a stronger id
+    CREATE TABLE paper_ids (
+        id    TEXT PRIMARY KEY,
+        paper INTEGER NOT NULL REFERENCES papers (pk) ON DELETE CASCADE
     ) WITHOUT ROWID;
 
     -- ETag / Last-Modified of the last stored response of each URL, for conditional GET
@@ -157,7 +164,10 @@ class Store:
     # --- papers ------------------------------------------------------------------------------
 
     def _find(self, paper: Paper) -> sqlite3.Row | None:
-        row = self.db.execute("SELECT * FROM papers WHERE id = ?", (paper.id,)).fetchone()
+        row = self.db.execute(
+            "SELECT p.* FROM paper_ids i JOIN papers p ON p.pk = i.paper WHERE i.id = ?",
+            (paper.id,),
+        ).fetchone()
         if row is not None:
             return row  # type: ignore[no-any-return]
         for column, value in (("arxiv_id", paper.arxiv_id), ("doi", paper.doi)):
@@ -186,17 +196,20 @@ class Store:
                 f"INSERT INTO papers ({columns}, title_key, first_seen) VALUES ({marks}, ?, ?)",
                 [*_row_values(paper), title_key(paper.title), now],
             )
-            pk, result = cur.lastrowid, "new"
+            pk, key, result = cur.lastrowid, paper.id, "new"
         else:
-            pk, result = row["pk"], "seen"
             old = _paper(row)
             merged = merge(old, paper)
+            pk, key, result = row["pk"], merged.id, "seen"
             if merged != old:
                 assignments = ", ".join(f"{c} = ?" for c in _COLUMNS)
                 self.db.execute(
                     f"UPDATE papers SET {assignments}, title_key = ? WHERE pk = ?",
                     [*_row_values(merged), title_key(merged.title), pk],
                 )
+        self.db.executemany(
+            "INSERT OR IGNORE INTO paper_ids (id, paper) VALUES (?, ?)", [(paper.id, pk), (key, pk)]
+        )
         self.db.execute(
             "INSERT OR IGNORE INTO paper_sources (paper, source, first_seen) VALUES (?, ?, ?)",
             (pk, source, now),

@@ -30,7 +30,7 @@ def dump(store: Store) -> list[tuple[object, ...]]:
 
 
 @settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(batch=batches)
 def test_storing_the_same_batch_twice_changes_nothing(batch: list[Paper], tmp_path: Path) -> None:
