@@ -243,3 +243,24 @@ def test_bad_now_is_a_usage_error(make_config, cli) -> None:
     assert cli("fetch", "--now", "2026-08-10T07:00:00").exit_code == 2
     result = cli("fetch", "--now", "tomorrow")
     assert result.exit_code == 2 and "2026-08-10T07:00:00+00:00" in result.stderr
+
+
+def test_offline_example_fetches_the_bundled_listings(cli, tmp_path: Path) -> None:
+    """The Quickstart's offline config stores the three bundled snapshots: 165 distinct papers."""
+    import shutil
+
+    root = Path(__file__).parent.parent
+    shutil.copytree(root / "examples", tmp_path / "examples")
+    shutil.copytree(root / "subscribers", tmp_path / "subscribers")
+    result = cli("--config", "examples/offline.yaml", "fetch", "--now", NOW)
+    assert result.exit_code == 0, result.output
+    assert "3 sources: 3 ok, 0 failed; 165 new papers, 43 already seen" in result.output
+    assert (tmp_path / "state" / "offline.sqlite3").exists()
+
+
+def test_help_explains_the_commands(cli) -> None:
+    """`digest --help` lists the commands; `fetch --help` explains --now."""
+    result = cli("--help")
+    assert result.exit_code == 0
+    assert "check" in result.output and "fetch" in result.output
+    assert "--now" in cli("fetch", "--help").output
