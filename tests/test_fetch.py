@@ -264,3 +264,21 @@ def test_help_explains_the_commands(cli) -> None:
     assert result.exit_code == 0
     assert "check" in result.output and "fetch" in result.output
     assert "--now" in cli("fetch", "--help").output
+
+
+def test_listing_from_a_url(server, make_config, cli) -> None:
+    """A listing source may be a URL; it is fetched like any other."""
+    server.routes["/trending.txt"] = static(fixture_bytes("listings/trending-2.txt"), "text/plain")
+    make_config([{"name": "snap", "type": "listing", "url": server.url("/trending.txt")}])
+    result = cli("fetch", "--now", NOW)
+    assert result.exit_code == 0 and "snap: 67 new, 0 already seen, 0 failed" in result.output
+
+
+def test_retry_after_too_long_fails_now(server, make_config, cli) -> None:
+    """A 429 asking for an hour is not slept on: the source fails this run, naming the wait."""
+    server.routes["/rss"] = lambda r: Reply(429, b"", {"Retry-After": "3600"})
+    make_config([{"name": "ai", "type": "feed", "url": server.url("/rss")}])
+    result = cli("fetch", "--now", NOW)
+    assert result.exit_code == 1
+    assert "ai: failed: HTTP 429 from" in result.stderr and "retry after 3600 s" in result.stderr
+    assert len(server.hits("/rss")) == 1
