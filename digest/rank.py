@@ -1,0 +1,335 @@
+"""Ranking: papers + a reader's profile -> ranked papers with reasons. Pure: no I/O, deterministic.
+
+    space = Space(corpus)                       # once per run: TF-IDF fitted on the stored corpus
+    ranked = rank(space, candidates, profile)   # per reader
+
+Everything is read from one scikit-learn TF-IDF space over stem 1..3-grams (`digest.text`:
+"quantization", "quantized" and "quantise" meet), fitted on title (twice) + abstract +
+ai_keywords with sublinear tf. A reader's keywords are *concepts*: a quoted phrase is one
+n-gram, not a bag of its words.
+
+- **Evidence** (0..1) that the paper is about one of the keywords, from where the concept
+  occurs: in the title 1.0; in the HF ai_keywords 0.8; n times in the abstract 1 - 0.6^n; the
+  words of a phrase apart in the title, 0.9 x the share of the phrase's idf they carry (when
+  that share is at least 0.6). Concepts combine as a noisy-or; a followed author gives 1.0.
+- **Topic similarity**, relative: the cosine between the paper and the profile vector (the
+  concepts' unit vectors summed, so each keyword counts the same, plus liked papers), divided
+  by the median cosine of the corpus papers that carry one of the keywords in their title,
+  i.e. what an on-topic paper looks like in this space. 1.0 means "as close as a typical
+  on-topic paper". For ordering, the profile is widened by the centroid of those papers
+  (Rocchio feedback), which brings in the topic's other vocabulary.
+
+A paper is **included** when its evidence is at least `threshold` (0.5: a keyword in the title,
+twice in the abstract, or two keywords once each) and its relative similarity at least
+`MIN_RELATIVE` (0.3), up to `max_items`. Both are ratios that do not depend on the day, the
+corpus size or the number of keywords, so a poor day gives a short digest or none and a rich
+day a full one. Trending signals (HF upvotes, GitHub stars) add at most `trend_weight` to
+papers already included: they reorder a digest and never bring a paper into it.
+
+Measured in bench/ranking_quality.py; the figures are in the README.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.preprocessing import normalize
+
+from digest.text import MAX_NGRAM, ngrams, stem, stems, words
+from digest.types import Paper
+
+TITLE_EVIDENCE = 1.0
+KEYWORD_EVIDENCE = 0.8
+ABSTRACT_DECAY = 0.6  # n mentions in the abstract: 1 - 0.6^n
+PHRASE_WORDS_EVIDENCE = 0.9  # a phrase's words apart in the title, times their idf share
+PHRASE_WORDS_SHARE = 0.6  # ... counted when they carry at least this share
+THRESHOLD = 0.5
+MIN_RELATIVE = 0.3
+FEEDBACK = 0.5  # weight of the on-topic centroid in the ordering profile
+MAX_RELATIVE = 3.0  # relative similarity is capped for ordering
+TREND_WEIGHT = 0.05
+RELATED = 3  # related terms shown per paper
+RELATED_MIN_DF = 3  # ... among those in at least 3 papers (not one paper's own acronym)
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What a reader wants. Made by `profile_of` from a subscriber file, read by `rank`."""
+
+    keywords: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    authors: tuple[str, ...] = ()
+    liked: tuple[str, ...] = ()  # paper ids
+    max_items: int = 10
+    threshold: float = THRESHOLD
+    trend_weight: float = TREND_WEIGHT
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """One candidate's place for one reader. Made by `rank`, read by the CLI and rendering."""
+
+    paper: Paper
+    score: float
+    evidence: float
+    relevance: float  # similarity relative to a typical on-topic paper
+    included: bool
+    matched: tuple[str, ...]  # the reader's keywords (or followed author) found, strongest first
+    related: tuple[str, ...]  # the top terms it shares with the reader's topic
+
+    @property
+    def reasons(self) -> tuple[str, ...]:
+        """What made it score: matched keywords, then related terms."""
+        return self.matched + self.related
+
+
+@dataclass(frozen=True)
+class Concept:
+    """One keyword as the space sees it."""
+
+    text: str  # as the reader wrote it
+    keys: tuple[str, ...]  # the stem n-grams that must all be present (one, unless > 3 words)
+    terms: tuple[str, ...]  # all its 1..3-grams, for its TF-IDF vector
+    words: tuple[str, ...]  # its distinct stems
+
+
+def concept(text: str) -> Concept | None:
+    """The concept of one keyword or quoted phrase; None when it has no content word."""
+    tokens = stems(text)
+    if not tokens:
+        return None
+    n = min(len(tokens), MAX_NGRAM)
+    keys = tuple(" ".join(tokens[i : i + n]) for i in range(len(tokens) - n + 1))
+    return Concept(text, keys, tuple(ngrams(tokens)), tuple(dict.fromkeys(tokens)))
+
+
+def _fields(paper: Paper) -> tuple[list[str], list[str], list[str]]:
+    title = list(ngrams(stems(paper.title)))
+    abstract = list(ngrams(stems(paper.abstract)))
+    keywords = [t for k in paper.ai_keywords for t in ngrams(stems(k))]
+    return title, abstract, keywords
+
+
+def _identity(terms: list[str]) -> list[str]:
+    return terms
+
+
+class Space:
+    """The TF-IDF space of a corpus, with per-field term counts for evidence. Fit once per run."""
+
+    def __init__(self, corpus: Sequence[Paper]) -> None:
+        self.papers = list(corpus)
+        self.row = {p.id: i for i, p in enumerate(self.papers)}
+        fields = [_fields(p) for p in self.papers]
+        self.vectorizer = TfidfVectorizer(
+            analyzer=_identity, sublinear_tf=True, norm="l2", dtype=np.float32
+        )
+        docs = [t + t + a + k for t, a, k in fields]
+        if any(docs):
+            self.matrix = self.vectorizer.fit_transform(docs).tocsr()
+            self.vocabulary: dict[str, int] = dict(self.vectorizer.vocabulary_)
+            self.idf = self.vectorizer.idf_
+        else:
+            self.matrix, self.vocabulary, self.idf = sp.csr_matrix((len(docs), 0)), {}, np.zeros(0)
+        self.terms = sorted(self.vocabulary, key=self.vocabulary.__getitem__)
+        self.df = np.bincount(self.matrix.indices, minlength=len(self.terms))
+        self.title = self._counts([t for t, _, _ in fields])
+        self.abstract = self._counts([a for _, a, _ in fields])
+        self.keywords = self._counts([k for _, _, k in fields])
+        self._surface = self._surface_forms()
+
+    def _counts(self, docs: list[list[str]]) -> sp.csc_matrix:
+        rows, cols, vals = [], [], []
+        for i, terms in enumerate(docs):
+            for term, n in Counter(terms).items():
+                if (j := self.vocabulary.get(term)) is not None:
+                    rows.append(i)
+                    cols.append(j)
+                    vals.append(n)
+        shape = (len(docs), len(self.vocabulary))
+        return sp.csc_matrix((vals, (rows, cols)), shape=shape, dtype=np.float32)
+
+    def _surface_forms(self) -> dict[str, str]:
+        seen: dict[str, Counter[str]] = {}
+        for p in self.papers:
+            for w in words(f"{p.title} {p.abstract}"):
+                seen.setdefault(stem(w), Counter())[w] += 1
+        return {s: c.most_common(1)[0][0] for s, c in seen.items()}
+
+    def describe(self, term: str) -> str:
+        """A term as a reader would write it: the most frequent word behind each stem."""
+        return " ".join(self._surface.get(s, s) for s in term.split())
+
+    def vector(self, terms: Sequence[str]) -> sp.csr_matrix:
+        """The unit TF-IDF vector of some terms (terms unknown to the corpus are ignored)."""
+        if not self.vocabulary:
+            return sp.csr_matrix((1, 0), dtype=np.float32)
+        return normalize(self.vectorizer.transform([list(terms)]))
+
+    def _column(self, m: sp.csc_matrix, term: str) -> np.ndarray:
+        j = self.vocabulary.get(term)
+        if j is None:
+            return np.zeros(m.shape[0], dtype=np.float32)
+        return m[:, j].toarray().ravel()
+
+    def evidence(self, c: Concept) -> np.ndarray:
+        """Per corpus paper: the evidence (0..1) that it is about this concept."""
+        def least(m: sp.csc_matrix) -> np.ndarray:
+            return np.min([self._column(m, k) for k in c.keys], axis=0)
+
+        title, kw, abstract = least(self.title), least(self.keywords), least(self.abstract)
+        parts = [
+            TITLE_EVIDENCE * (title > 0),
+            KEYWORD_EVIDENCE * (kw > 0),
+            1.0 - ABSTRACT_DECAY**abstract,
+        ]
+        if len(c.words) > 1:
+            weights = np.array([self.idf[j] if (j := self.vocabulary.get(w)) is not None else 0.0
+                                for w in c.words])
+            if weights.sum() > 0:
+                present = np.column_stack([self._column(self.title, w) > 0 for w in c.words])
+                share = present @ weights / weights.sum()
+                parts.append(PHRASE_WORDS_EVIDENCE * share * (share >= PHRASE_WORDS_SHARE))
+        return np.maximum.reduce(parts).astype(np.float64)
+
+    def in_title(self, c: Concept) -> np.ndarray:
+        """Per corpus paper: whether the concept is in its title."""
+        return np.min([self._column(self.title, k) for k in c.keys], axis=0) > 0
+
+    def matches(self, text: str) -> int:
+        """How many papers of the corpus hold this keyword at all (for `digest check`)."""
+        c = concept(text)
+        if c is None or not self.papers:
+            return 0
+        found = np.min([self._column(self.title, k) + self._column(self.abstract, k)
+                        + self._column(self.keywords, k) for k in c.keys], axis=0)
+        return int(np.count_nonzero(found))
+
+
+def _trend(paper: Paper) -> float:
+    """0..1 from HF upvotes and GitHub stars, log-scaled (100 upvotes or 1,000 stars give 1)."""
+    up = math.log1p(paper.upvotes or 0) / math.log1p(100)
+    stars = math.log1p(paper.github_stars or 0) / math.log1p(1000)
+    return min(1.0, max(up, stars))
+
+
+def _name(name: str) -> str:
+    return " ".join(words(name))
+
+
+def _similarities(
+    space: Space, concepts: list[Concept], liked: Sequence[str]
+) -> tuple[np.ndarray, np.ndarray, sp.csr_matrix]:
+    """Per corpus paper: relative similarity (for inclusion) and the widened one (for ordering),
+    and the widened profile vector (for reasons)."""
+    n_terms = space.matrix.shape[1]
+    profile = sp.csr_matrix((1, n_terms), dtype=np.float32)
+    for c in concepts:
+        profile = profile + space.vector(c.terms)
+    liked_rows = [space.row[i] for i in liked if i in space.row]
+    if liked_rows:
+        profile = profile + normalize(np.asarray(space.matrix[liked_rows].sum(axis=0)))
+    profile = normalize(profile)
+    on_topic = np.zeros(len(space.papers), dtype=bool)
+    for c in concepts:
+        on_topic |= space.in_title(c)
+    on_topic[liked_rows] = True
+    cosine = (space.matrix @ profile.T).toarray().ravel()
+    if not on_topic.any() or profile.nnz == 0:
+        return np.ones(len(cosine)), cosine, profile
+    reference = float(np.median(cosine[on_topic])) or 1.0
+    centroid = normalize(np.asarray(space.matrix[on_topic].mean(axis=0)))
+    widened = normalize(profile + FEEDBACK * sp.csr_matrix(centroid))
+    wide = (space.matrix @ widened.T).toarray().ravel()
+    wide_reference = float(np.median(wide[on_topic])) or 1.0
+    return cosine / reference, wide / wide_reference, widened
+
+
+def rank(space: Space, candidates: Sequence[Paper], profile: Profile) -> list[Ranked]:
+    """Every candidate of the space's corpus, best first, with evidence, inclusion and reasons.
+
+    Deterministic: ties break on the paper id. Candidates unknown to the space are left out.
+    """
+    papers = sorted({p.id: p for p in candidates if p.id in space.row}.values(), key=lambda p: p.id)
+    if not papers:
+        return []
+    rows = np.array([space.row[p.id] for p in papers])
+    concepts = [c for c in map(concept, profile.keywords) if c is not None]
+    excluded = [c for c in map(concept, profile.exclude) if c is not None]
+
+    presence = np.array([space.evidence(c)[rows] for c in concepts]).reshape(len(concepts), len(rows))
+    evidence = 1.0 - np.prod(1.0 - presence, axis=0)
+    followed = {_name(a) for a in profile.authors}
+    by_author = np.array([any(_name(a) in followed for a in p.authors) for p in papers])
+    evidence = np.where(by_author, 1.0, evidence)
+    blocked = np.zeros(len(rows), dtype=bool)
+    for c in excluded:
+        blocked |= space.evidence(c)[rows] >= THRESHOLD
+
+    relative, ordering, profile_vec = _similarities(space, concepts, profile.liked)
+    relative, ordering = relative[rows], ordering[rows]
+    eligible = (evidence >= profile.threshold) & (relative >= MIN_RELATIVE) & ~blocked
+    trend = np.array([_trend(p) for p in papers])
+    score = evidence + np.minimum(ordering, MAX_RELATIVE) + eligible * profile.trend_weight * trend
+    score = np.where(blocked, -1.0, score)
+
+    order = sorted(range(len(papers)), key=lambda i: (-round(float(score[i]), 9), papers[i].id))
+    included = {i for i in order if eligible[i]}
+    included = set(sorted(included, key=order.index)[: profile.max_items])
+    own_terms = {t for c in concepts for t in c.terms}
+    return [
+        Ranked(
+            paper=papers[i],
+            score=round(float(score[i]), 4),
+            evidence=round(float(evidence[i]), 4),
+            relevance=round(float(relative[i]), 4),
+            included=i in included,
+            matched=_matched(papers[i], concepts, presence[:, i], followed if by_author[i] else set()),
+            related=_related(space, rows[i], profile_vec, own_terms),
+        )
+        for i in order
+    ]
+
+
+def _matched(
+    paper: Paper, concepts: list[Concept], presence: np.ndarray, followed: set[str]
+) -> tuple[str, ...]:
+    """A followed author, then the reader's keywords found in the paper, strongest first."""
+    found = [f"author: {a}" for a in paper.authors if _name(a) in followed][:1]
+    for j in np.argsort(-presence, kind="stable"):
+        if presence[j] > 0:
+            text = concepts[j].text.strip()
+            found.append(f'"{text}"' if " " in text else text)
+    return tuple(found)
+
+
+def _related(space: Space, row: int, profile: sp.csr_matrix, own_terms: set[str]) -> tuple[str, ...]:
+    """The terms, other than the keywords, that add most to the paper's similarity."""
+    if not profile.nnz:
+        return ()
+    shared = space.matrix[row].multiply(profile).tocoo()
+    out: list[str] = []
+    for _, j in sorted(zip(shared.data, shared.col), key=lambda x: (-x[0], x[1])):
+        term = space.terms[j]
+        if term not in own_terms and " " not in term and space.df[j] >= RELATED_MIN_DF:
+            out.append(space.describe(term))
+        if len(out) == RELATED:
+            break
+    return tuple(out)
+
+
+def profile_of(subscriber: object) -> Profile:
+    """The ranking profile of a `digest.config.Subscriber` (anything with those attributes)."""
+    return Profile(
+        keywords=tuple(getattr(subscriber, "keywords", ())),
+        exclude=tuple(getattr(subscriber, "exclude", ())),
+        authors=tuple(getattr(subscriber, "authors", ())),
+        liked=tuple(getattr(subscriber, "liked", ())),
+        max_items=int(getattr(subscriber, "max_items", 10)),
+    )

@@ -1,0 +1,59 @@
+"""Text analysis shared by the ranking: words -> normalised stems -> n-grams. Pure, no I/O.
+
+"quantization", "quantized", "quantizing" and "quantise" all become `quantiz`: British -ise/-yse
+spellings are mapped to -ize/-yze, then the Snowball English stemmer runs, except that agent
+nouns keep their "-er" ("adapters" -> `adapter`, not `adapt` as in "adaptation"; "transformer"
+stays apart from "transformation"). Stop words are dropped before n-grams are formed, so the
+phrase "mixture of experts" is the bigram `mixtur expert` in keywords and abstracts alike.
+LaTeX commands and math markers are reduced to their words.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable
+from functools import lru_cache
+
+import snowballstemmer
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+MAX_NGRAM = 3
+_WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)?")
+_LATEX = re.compile(r"\\[a-zA-Z]+|[${}^_~\\]")
+_BRITISH = re.compile(r"(?<=\w{3})(i|y)s(e|ed|es|ing|ation|ations|ational|er|ers)$")
+_STOP = frozenset(ENGLISH_STOP_WORDS) - {"system", "bill", "fire", "interest"}
+_stemmer = snowballstemmer.stemmer("english")
+
+
+def words(text: str) -> list[str]:
+    """Casefolded words of a text; hyphenated words split ("post-training" -> post, training)."""
+    text = unicodedata.normalize("NFKC", text or "").casefold()
+    text = _LATEX.sub(" ", text)
+    return _WORD.findall(text.replace("'s ", " "))
+
+
+@lru_cache(maxsize=200_000)
+def stem(word: str) -> str:
+    """The normalised stem of one casefolded word."""
+    word = _BRITISH.sub(r"\1z\2", word)
+    if word.endswith(("er", "ers")) and len(word) > 5:
+        return word.removesuffix("s")
+    return str(_stemmer.stemWord(word))
+
+
+def stems(text: str) -> list[str]:
+    """The stems of a text's content words, in order (stop words dropped)."""
+    return [stem(w) for w in words(text) if w not in _STOP and (len(w) > 1 or w.isdigit())]
+
+
+def ngrams(tokens: list[str], n_max: int = MAX_NGRAM) -> Iterable[str]:
+    """Every 1..n_max-gram of the tokens, joined by spaces."""
+    for n in range(1, n_max + 1):
+        for i in range(len(tokens) - n + 1):
+            yield " ".join(tokens[i : i + n])
+
+
+def analyse(text: str) -> list[str]:
+    """The terms of a text as the TF-IDF space sees it: stem 1..3-grams."""
+    return list(ngrams(stems(text)))
