@@ -1,15 +1,19 @@
 """Ranking quality: mean nDCG@10 and digest F1 of digest's ranking vs plain TF-IDF cosine.
 
-Data: the three listing snapshots (examples/listings/), the six reader profiles and graded
-judgments (shared/data/relevance/, copied to tests/fixtures/relevance/ so this runs without
-shared/). Each listing is one day: papers are ranked per listing (the corpus the TF-IDF space is
-fitted on is all three listings, as the store would hold them), and also all 165 at once.
+Data: the three bundled listing snapshots (examples/listings/) and the six reader profiles with
+graded judgments (shared/data/relevance/; a copy in tests/fixtures/relevance/ lets this run
+without shared/). Two settings:
 
-Metrics (shared/data/README.md): nDCG@10 with gain 2^grade - 1, averaged over (listing, profile)
-pairs that have a relevant paper; digest precision = share of included papers with grade >= 1,
-recall = share of grade-2 papers included, each averaged over profiles, F1 of the two averages.
+- per listing: each snapshot is one day's candidates, ranked in the TF-IDF space of all three
+  (as the store would hold them), by `digest.rank.rank`, the function `digest rank` calls;
+- all 165 at once: the real CLI, `digest fetch` of the three snapshots into a fresh database,
+  then `digest rank <reader> --json` per reader (subscriber files made from the profiles).
+
+Metrics (shared/data/README.md): nDCG@10 with gain 2^grade - 1, averaged over the (day,
+reader) pairs that have a relevant paper; digest precision = share of included papers with
+grade >= 1, recall = share of grade-2 papers included, each averaged over readers, and their F1.
 Plain TF-IDF: cosine to the joined keywords (English stop words, sublinear tf, word 1-2 grams);
-its digest is the top papers above the single cosine threshold that is best on these same lines
+its digest is the papers above the one cosine threshold that is best on these same lines
 (optimistic for it), capped at max_items like ours.
 
     python bench/ranking_quality.py [--max-items 10]
@@ -20,10 +24,14 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import yaml
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.preprocessing import normalize
 
@@ -33,19 +41,20 @@ sys.path.insert(0, str(ROOT))
 from digest.papers import normalise_title  # noqa: E402
 from digest.rank import Profile, Space, rank  # noqa: E402
 from digest.sources.listing import parse_listing  # noqa: E402
+from digest.types import Paper  # noqa: E402
+
+LISTINGS = sorted((ROOT / "examples" / "listings").glob("*.txt"))
+Run = tuple[list[int], list[bool], list[int]]  # grades in ranked order, included, all grades
 
 
-def data_dir() -> Path:
+def relevance_dir() -> Path:
     shared = ROOT.parent / "shared" / "data" / "relevance"
     return shared if shared.is_dir() else ROOT / "tests" / "fixtures" / "relevance"
 
 
-def load() -> tuple[list[list], list[dict], dict[str, dict[str, int]]]:
-    listings = [
-        list(parse_listing(p.read_text()).papers)
-        for p in sorted((ROOT / "examples" / "listings").glob("*.txt"))
-    ]
-    rel = data_dir()
+def load() -> tuple[list[list[Paper]], list[dict[str, Any]], dict[str, dict[str, int]]]:
+    listings = [list(parse_listing(p.read_text()).papers) for p in LISTINGS]
+    rel = relevance_dir()
     profiles = json.loads((rel / "profiles.json").read_text())
     qrels = {}
     for line in (rel / "qrels.jsonl").read_text().splitlines():
@@ -54,81 +63,137 @@ def load() -> tuple[list[list], list[dict], dict[str, dict[str, int]]]:
     return listings, profiles, qrels
 
 
-def ndcg10(grades_in_order: list[int], all_grades: list[int]) -> float | None:
+def ndcg10(ordered: list[int], grades: list[int]) -> float | None:
     def dcg(gs: list[int]) -> float:
         return sum((2**g - 1) / math.log2(i + 2) for i, g in enumerate(gs[:10]))
 
-    ideal = dcg(sorted(all_grades, reverse=True))
-    return None if ideal == 0 else dcg(grades_in_order) / ideal
+    ideal = dcg(sorted(grades, reverse=True))
+    return None if ideal == 0 else dcg(ordered) / ideal
 
 
-def evaluate(runs: list[tuple[list[int], list[bool], list[int]]]) -> tuple[float, float, float, float]:
-    """runs: per (day, profile): grades in ranked order, included flags, all grades."""
+def evaluate(runs: list[Run]) -> dict[str, float]:
     ndcgs, precisions, recalls = [], [], []
     for ordered, included, grades in runs:
-        n = ndcg10(ordered, grades)
-        if n is not None:
+        if (n := ndcg10(ordered, grades)) is not None:
             ndcgs.append(n)
-        picked = [g for g, inc in zip(ordered, included) if inc]
+        picked = [g for g, inc in zip(ordered, included, strict=True) if inc]
         precisions.append(sum(g >= 1 for g in picked) / len(picked) if picked else 1.0)
         must = sum(g == 2 for g in grades)
         recalls.append(sum(g == 2 for g in picked) / must if must else 1.0)
     p, r = float(np.mean(precisions)), float(np.mean(recalls))
-    return float(np.mean(ndcgs)), 2 * p * r / (p + r) if p + r else 0.0, p, r
+    f1 = 2 * p * r / (p + r) if p + r else 0.0
+    return {"ndcg": float(np.mean(ndcgs)), "f1": f1, "p": p, "r": r}
 
 
-def plain_scores(corpus: list, days: list[list], keywords: list[str]) -> list[np.ndarray]:
+def plain_runs(
+    corpus: list[Paper], days: list[list[Paper]], keywords: list[str], grade: Any, max_items: int
+) -> dict[float, list[Run]]:
     vec = TfidfVectorizer(stop_words="english", sublinear_tf=True, ngram_range=(1, 2))
-    vec.fit([p.title + " " + p.abstract for p in corpus])
-    q = normalize(vec.transform([" ".join(keywords)]))
-    return [
-        (normalize(vec.transform([p.title + " " + p.abstract for p in day])) @ q.T).toarray().ravel()
-        for day in days
-    ]
+    vec.fit([f"{p.title} {p.abstract}" for p in corpus])
+    query = normalize(vec.transform([" ".join(keywords)]))
+    out: dict[float, list[Run]] = {}
+    for day in days:
+        scores = normalize(vec.transform([f"{p.title} {p.abstract}" for p in day])) @ query.T
+        scores = scores.toarray().ravel()
+        order = np.argsort(-scores, kind="stable")
+        for t in np.round(np.arange(0.0, 0.5, 0.01), 2):
+            inc = [bool(scores[i] >= t) and k < max_items for k, i in enumerate(order)]
+            out.setdefault(float(t), []).append(
+                ([grade(day[i]) for i in order], inc, [grade(p) for p in day])
+            )
+    return out
+
+
+def cli_runs(profiles: list[dict[str, Any]], grade_of: Any, max_items: int) -> list[Run]:
+    """`digest fetch` + `digest rank --json` per reader, in a temporary folder."""
+    now = "2026-08-10T07:00:00+00:00"
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        (folder / "subscribers").mkdir()
+        for prof in profiles:
+            sub = {
+                "name": prof["id"],
+                "email": f"{prof['id']}@example.org",
+                "keywords": prof["keywords"],
+                "max_items": max_items,
+            }
+            (folder / "subscribers" / f"{prof['id']}.yaml").write_text(yaml.safe_dump(sub))
+        sources = [
+            {"name": f"s{i}", "type": "listing", "path": str(p)} for i, p in enumerate(LISTINGS)
+        ]
+        (folder / "config.yaml").write_text(yaml.safe_dump({"sources": sources}))
+        digest = [sys.executable, "-m", "digest", "--config", str(folder / "config.yaml")]
+        subprocess.run([*digest, "fetch", "--now", now], check=True, capture_output=True)
+        runs = []
+        for prof in profiles:
+            out = subprocess.run(
+                [*digest, "rank", prof["id"], "--now", now, "--json"],
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout
+            items = json.loads(out)
+            grades = [grade_of(i["title"], prof["id"]) for i in items]
+            runs.append((grades, [i["included"] for i in items], grades))
+    return runs
+
+
+def measure(
+    max_items: int = 10, with_cli: bool = False
+) -> dict[str, tuple[dict[str, float], dict[str, float]]]:
+    """{setting: (digest's figures, plain TF-IDF's figures)}."""
+    listings, profiles, qrels = load()
+    corpus = list({p.id: p for day in listings for p in day}.values())
+    space = Space(corpus)
+
+    def grade_of(title: str, who: str) -> int:
+        return qrels[normalise_title(title)][who]
+
+    settings = {"per listing (3 days)": listings}
+    if with_cli:
+        settings["all 165 at once (CLI)"] = [corpus]
+    results = {}
+    for label, days in settings.items():
+        ours: list[Run] = []
+        plain: dict[float, list[Run]] = {}
+        for prof in profiles:
+
+            def grade(p: Paper, who: str = prof["id"]) -> int:
+                return grade_of(p.title, who)
+
+            if label.startswith("per listing"):
+                profile = Profile(keywords=tuple(prof["keywords"]), max_items=max_items)
+                for day in days:
+                    ranked = rank(space, day, profile)
+                    ours.append(
+                        (
+                            [grade(r.paper) for r in ranked],
+                            [r.included for r in ranked],
+                            [grade(p) for p in day],
+                        )
+                    )
+            for t, runs in plain_runs(corpus, days, prof["keywords"], grade, max_items).items():
+                plain.setdefault(t, []).extend(runs)
+        if not label.startswith("per listing"):
+            ours = cli_runs(profiles, grade_of, max_items)
+        best = max((evaluate(r) for r in plain.values()), key=lambda m: m["f1"])
+        results[label] = (evaluate(ours), best)
+    return results
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--max-items", type=int, default=10)
     args = parser.parse_args()
-    listings, profiles, qrels = load()
-    corpus = {p.id: p for day in listings for p in day}
-    everything = [list(corpus.values())]
-    space = Space(list(corpus.values()))
-
-    def grade(p, who: str) -> int:
-        return qrels[normalise_title(p.title)][who]
-
-    rows = []
-    for label, days in (("per listing (3 days)", listings), ("all 165 at once", everything)):
-        ours, plain_by_threshold = [], {}
-        for prof in profiles:
-            who = prof["id"]
-            profile = Profile(keywords=tuple(prof["keywords"]), max_items=args.max_items)
-            for day in days:
-                ranked = rank(space, day, profile)
-                ours.append(
-                    ([grade(r.paper, who) for r in ranked], [r.included for r in ranked],
-                     [grade(p, who) for p in day])
-                )
-            for day, scores in zip(days, plain_scores(list(corpus.values()), days, prof["keywords"])):
-                order = np.argsort(-scores, kind="stable")
-                for t in np.arange(0.0, 0.5, 0.01):
-                    inc = [scores[i] >= t for i in order]
-                    inc = [x and k < args.max_items for k, x in enumerate(inc)]
-                    plain_by_threshold.setdefault(round(t, 2), []).append(
-                        ([grade(day[i], who) for i in order], inc, [grade(p, who) for p in day])
-                    )
-        best_t, plain = max(
-            ((t, evaluate(r)) for t, r in plain_by_threshold.items()), key=lambda x: x[1][1]
-        )
-        rows.append((label, evaluate(ours), plain, best_t))
-
-    print(f"max_items={args.max_items}; {len(corpus)} papers, {len(profiles)} profiles")
-    print(f"{'set':<22} {'method':<28} {'nDCG@10':>8} {'F1':>6} {'P':>6} {'R':>6}")
-    for label, o, p, t in rows:
-        print(f"{label:<22} {'digest':<28} {o[0]:8.3f} {o[1]:6.3f} {o[2]:6.3f} {o[3]:6.3f}")
-        print(f"{'':<22} {f'plain TF-IDF (best t={t:.2f})':<28} {p[0]:8.3f} {p[1]:6.3f} {p[2]:6.3f} {p[3]:6.3f}")
+    results = measure(args.max_items, with_cli=True)
+    print(f"max_items={args.max_items}; 165 papers in 3 listings; 6 readers")
+    print("| set | method | nDCG@10 | digest F1 | precision | recall |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for label, (ours, plain) in results.items():
+        for name, m in (("digest", ours), ("plain TF-IDF, best threshold", plain)):
+            print(
+                f"| {label} | {name} | {m['ndcg']:.3f} | {m['f1']:.3f} | {m['p']:.3f} | {m['r']:.3f} |"
+            )
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ Exit codes (../shared/CONTRACT.md): 0 done; 1 the job failed at run time, one li
 
 from __future__ import annotations
 
+import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,13 +17,17 @@ import click
 from digest import __version__, pipeline
 from digest.config import (
     Config,
+    Subscriber,
     config_path,
     display_path,
     load_config,
+    load_subscriber,
     load_subscribers,
     runtime_problems,
 )
 from digest.errors import ConfigError, DigestError, RunError, UsageError
+from digest.papers import link
+from digest.rank import Ranked, Space, quoted
 from digest.store import Store
 from digest.types import SourceReport
 
@@ -112,10 +117,34 @@ def check(ctx: click.Context) -> None:
     problems = runtime_problems(config) + problems
     if problems:
         raise ConfigError(problems)
+    for warning in _keyword_warnings(config, subscribers):
+        _err(f"warning: {warning}")
     click.echo(
         f"{display_path(config.file)}: ok; {len(config.sources)} sources, "
         f"{len(subscribers)} subscribers"
     )
+
+
+def _keyword_warnings(config: Config, subscribers: list[Subscriber]) -> list[str]:
+    """Keywords that match no stored paper (nothing to say before the first fetch)."""
+    if not config.database.exists() or not subscribers:
+        return []
+    with Store(config.database) as store:
+        space = Space(store.papers())
+    if not space.papers:
+        return []
+    out = []
+    for sub in subscribers:
+        where = display_path(config.subscribers / f"{sub.id}.yaml")
+        if not sub.keywords and not sub.authors:
+            out.append(f"{where}: keywords: empty: this reader will get no digest")
+        for keyword in sub.keywords:
+            if space.matches(keyword) == 0:
+                out.append(
+                    f"{where}: keywords: {keyword!r} matches none of the "
+                    f"{len(space.papers)} stored papers"
+                )
+    return out
 
 
 def _source_line(r: SourceReport) -> str:
@@ -155,3 +184,73 @@ def fetch(ctx: click.Context, now: str | None) -> None:
     click.echo(f"{report.summary()}; {total} papers stored")
     if report.sources and report.failed_sources == len(report.sources):
         raise RunError("every source failed")
+
+
+def _subscriber(config: Config, name: str) -> Subscriber:
+    path = config.subscribers / f"{name}.yaml"
+    if not path.exists():
+        path = config.subscribers / f"{name}.yml"
+    if not path.exists():
+        raise UsageError(
+            f"no subscriber {name!r}: {display_path(config.subscribers / name)}.yaml not found"
+        )
+    sub, problems = load_subscriber(path)
+    if sub is None:
+        raise ConfigError(problems)
+    return sub
+
+
+def _as_json(r: Ranked) -> dict[str, object]:
+    p = r.paper
+    return {
+        "id": p.id,
+        "title": p.title,
+        "url": link(p),
+        "score": r.score,
+        "included": r.included,
+        "reasons": list(r.reasons),
+        "matched": list(r.matched),
+        "related": list(r.related),
+        "evidence": r.evidence,
+        "relevance": r.relevance,
+        "authors": list(p.authors),
+        "upvotes": p.upvotes,
+    }
+
+
+@main.command(name="rank")
+@click.argument("subscriber")
+@now_option
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON array, best first.")
+@click.option("--all", "show_all", is_flag=True, help="Show every candidate, not only the top.")
+@click.pass_context
+def rank_command(
+    ctx: click.Context, subscriber: str, now: str | None, as_json: bool, show_all: bool
+) -> None:
+    """Rank SUBSCRIBER's candidates without sending or recording anything.
+
+    Candidates are the stored papers first seen in the ranking window before --now. Papers
+    marked as included are what the next digest would hold, each with what matched.
+    """
+    config = _config(ctx)
+    when = parse_now(now)
+    sub = _subscriber(config, subscriber)
+    with Store(config.database) as store:
+        space = pipeline.build_space(config, store, when)
+        ranked = pipeline.rank_subscriber(config, space, store, sub, when)
+    if as_json:
+        click.echo(json.dumps([_as_json(r) for r in ranked], ensure_ascii=False, indent=1))
+        return
+    included = sum(r.included for r in ranked)
+    shown = ranked if show_all else ranked[: max(included, sub.max_items) + 5]
+    for i, r in enumerate(shown, start=1):
+        mark = "*" if r.included else " "
+        click.echo(f"{i:3d} {mark} {r.score:6.3f}  {r.paper.title[:90]}")
+        if r.reasons:
+            click.echo(
+                f"{'':13}matched: {quoted(r.matched) or '-'}; related: {', '.join(r.related) or '-'}"
+            )
+    click.echo(
+        f"{sub.id}: {len(ranked)} candidates, {included} in the next digest (*)"
+        + ("" if included else ": nothing passes the threshold, no digest would be sent")
+    )

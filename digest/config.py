@@ -137,9 +137,12 @@ class FetchConfig(_Model):
 
 
 class RankingConfig(_Model):
-    """Which stored papers are candidates for a digest."""
+    """Which stored papers are candidates, and how strict inclusion is (see digest/rank.py)."""
 
     window_days: int = Field(7, ge=1, le=365)
+    corpus_days: int = Field(90, ge=1, le=3650)
+    threshold: float = Field(0.5, gt=0, le=1)
+    trend_weight: float = Field(0.25, ge=0, le=1)
 
 
 class Config(_Model):

@@ -97,6 +97,15 @@ def id_kind(paper_id: str) -> str:
     return prefix if prefix in ("doi", "url", "title") else "arxiv"
 
 
+def link(paper: Paper) -> str:
+    """The page a reader should open: the arXiv abstract page when there is an arXiv id."""
+    if paper.arxiv_id and not paper.url.startswith("https://huggingface.co/papers/"):
+        return f"https://arxiv.org/abs/{paper.arxiv_id}"
+    if paper.url:
+        return paper.url
+    return "https://arxiv.org/search/?" + urlencode({"query": paper.title, "searchtype": "title"})
+
+
 def clean_text(text: str | None) -> str:
     """Text with control characters removed and white space folded to single spaces."""
     if not text:

@@ -10,7 +10,7 @@ n-gram, not a bag of its words.
 
 - **Evidence** (0..1) that the paper is about one of the keywords, from where the concept
   occurs: in the title 1.0; in the HF ai_keywords 0.8; n times in the abstract 1 - 0.6^n; the
-  words of a phrase apart in the title, 0.9 x the share of the phrase's idf they carry (when
+  words of a phrase apart in the title, 0.6 x the share of the phrase's idf they carry (when
   that share is at least 0.6). Concepts combine as a noisy-or; a followed author gives 1.0.
 - **Topic similarity**, relative: the cosine between the paper and the profile vector (the
   concepts' unit vectors summed, so each keyword counts the same, plus liked papers), divided
@@ -41,19 +41,20 @@ import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.preprocessing import normalize
 
+from digest.config import RankingConfig, Subscriber
 from digest.text import MAX_NGRAM, ngrams, stem, stems, words
 from digest.types import Paper
 
 TITLE_EVIDENCE = 1.0
 KEYWORD_EVIDENCE = 0.8
 ABSTRACT_DECAY = 0.6  # n mentions in the abstract: 1 - 0.6^n
-PHRASE_WORDS_EVIDENCE = 0.9  # a phrase's words apart in the title, times their idf share
+PHRASE_WORDS_EVIDENCE = 0.6
 PHRASE_WORDS_SHARE = 0.6  # ... counted when they carry at least this share
 THRESHOLD = 0.5
 MIN_RELATIVE = 0.3
 FEEDBACK = 0.5  # weight of the on-topic centroid in the ordering profile
 MAX_RELATIVE = 3.0  # relative similarity is capped for ordering
-TREND_WEIGHT = 0.05
+TREND_WEIGHT = 0.25
 RELATED = 3  # related terms shown per paper
 RELATED_MIN_DF = 3  # ... among those in at least 3 papers (not one paper's own acronym)
 
@@ -176,12 +177,13 @@ class Space:
         j = self.vocabulary.get(term)
         if j is None:
             return np.zeros(m.shape[0], dtype=np.float32)
-        return m[:, j].toarray().ravel()
+        return np.asarray(m[:, j].toarray()).ravel()
 
     def evidence(self, c: Concept) -> np.ndarray:
         """Per corpus paper: the evidence (0..1) that it is about this concept."""
+
         def least(m: sp.csc_matrix) -> np.ndarray:
-            return np.min([self._column(m, k) for k in c.keys], axis=0)
+            return np.asarray(np.min([self._column(m, k) for k in c.keys], axis=0))
 
         title, kw, abstract = least(self.title), least(self.keywords), least(self.abstract)
         parts = [
@@ -190,25 +192,33 @@ class Space:
             1.0 - ABSTRACT_DECAY**abstract,
         ]
         if len(c.words) > 1:
-            weights = np.array([self.idf[j] if (j := self.vocabulary.get(w)) is not None else 0.0
-                                for w in c.words])
+            weights = np.array(
+                [self.idf[j] if (j := self.vocabulary.get(w)) is not None else 0.0 for w in c.words]
+            )
             if weights.sum() > 0:
                 present = np.column_stack([self._column(self.title, w) > 0 for w in c.words])
                 share = present @ weights / weights.sum()
                 parts.append(PHRASE_WORDS_EVIDENCE * share * (share >= PHRASE_WORDS_SHARE))
-        return np.maximum.reduce(parts).astype(np.float64)
+        return np.asarray(np.maximum.reduce(parts), dtype=np.float64)
 
     def in_title(self, c: Concept) -> np.ndarray:
         """Per corpus paper: whether the concept is in its title."""
-        return np.min([self._column(self.title, k) for k in c.keys], axis=0) > 0
+        return np.asarray(np.min([self._column(self.title, k) for k in c.keys], axis=0) > 0)
 
     def matches(self, text: str) -> int:
         """How many papers of the corpus hold this keyword at all (for `digest check`)."""
         c = concept(text)
         if c is None or not self.papers:
             return 0
-        found = np.min([self._column(self.title, k) + self._column(self.abstract, k)
-                        + self._column(self.keywords, k) for k in c.keys], axis=0)
+        found = np.min(
+            [
+                self._column(self.title, k)
+                + self._column(self.abstract, k)
+                + self._column(self.keywords, k)
+                for k in c.keys
+            ],
+            axis=0,
+        )
         return int(np.count_nonzero(found))
 
 
@@ -234,7 +244,9 @@ def _similarities(
         profile = profile + space.vector(c.terms)
     liked_rows = [space.row[i] for i in liked if i in space.row]
     if liked_rows:
-        profile = profile + normalize(np.asarray(space.matrix[liked_rows].sum(axis=0)))
+        profile = profile + sp.csr_matrix(
+            normalize(np.asarray(space.matrix[liked_rows].sum(axis=0)))
+        )
     profile = normalize(profile)
     on_topic = np.zeros(len(space.papers), dtype=bool)
     for c in concepts:
@@ -263,7 +275,9 @@ def rank(space: Space, candidates: Sequence[Paper], profile: Profile) -> list[Ra
     concepts = [c for c in map(concept, profile.keywords) if c is not None]
     excluded = [c for c in map(concept, profile.exclude) if c is not None]
 
-    presence = np.array([space.evidence(c)[rows] for c in concepts]).reshape(len(concepts), len(rows))
+    presence = np.array([space.evidence(c)[rows] for c in concepts]).reshape(
+        len(concepts), len(rows)
+    )
     evidence = 1.0 - np.prod(1.0 - presence, axis=0)
     followed = {_name(a) for a in profile.authors}
     by_author = np.array([any(_name(a) in followed for a in p.authors) for p in papers])
@@ -274,7 +288,7 @@ def rank(space: Space, candidates: Sequence[Paper], profile: Profile) -> list[Ra
 
     relative, ordering, profile_vec = _similarities(space, concepts, profile.liked)
     relative, ordering = relative[rows], ordering[rows]
-    eligible = (evidence >= profile.threshold) & (relative >= MIN_RELATIVE) & ~blocked
+    eligible = (evidence >= profile.threshold) & ((relative >= MIN_RELATIVE) | by_author) & ~blocked
     trend = np.array([_trend(p) for p in papers])
     score = evidence + np.minimum(ordering, MAX_RELATIVE) + eligible * profile.trend_weight * trend
     score = np.where(blocked, -1.0, score)
@@ -290,11 +304,18 @@ def rank(space: Space, candidates: Sequence[Paper], profile: Profile) -> list[Ra
             evidence=round(float(evidence[i]), 4),
             relevance=round(float(relative[i]), 4),
             included=i in included,
-            matched=_matched(papers[i], concepts, presence[:, i], followed if by_author[i] else set()),
+            matched=_matched(
+                papers[i], concepts, presence[:, i], followed if by_author[i] else set()
+            ),
             related=_related(space, rows[i], profile_vec, own_terms),
         )
         for i in order
     ]
+
+
+def quoted(terms: Sequence[str]) -> str:
+    """Keywords for display: phrases in quotes, comma-separated (`"reward model", RLHF`)."""
+    return ", ".join(f'"{t}"' if " " in t else t for t in terms)
 
 
 def _matched(
@@ -304,18 +325,19 @@ def _matched(
     found = [f"author: {a}" for a in paper.authors if _name(a) in followed][:1]
     for j in np.argsort(-presence, kind="stable"):
         if presence[j] > 0:
-            text = concepts[j].text.strip()
-            found.append(f'"{text}"' if " " in text else text)
+            found.append(concepts[j].text.strip())
     return tuple(found)
 
 
-def _related(space: Space, row: int, profile: sp.csr_matrix, own_terms: set[str]) -> tuple[str, ...]:
+def _related(
+    space: Space, row: int, profile: sp.csr_matrix, own_terms: set[str]
+) -> tuple[str, ...]:
     """The terms, other than the keywords, that add most to the paper's similarity."""
     if not profile.nnz:
         return ()
     shared = space.matrix[row].multiply(profile).tocoo()
     out: list[str] = []
-    for _, j in sorted(zip(shared.data, shared.col), key=lambda x: (-x[0], x[1])):
+    for _, j in sorted(zip(shared.data, shared.col, strict=True), key=lambda x: (-x[0], x[1])):
         term = space.terms[j]
         if term not in own_terms and " " not in term and space.df[j] >= RELATED_MIN_DF:
             out.append(space.describe(term))
@@ -324,12 +346,14 @@ def _related(space: Space, row: int, profile: sp.csr_matrix, own_terms: set[str]
     return tuple(out)
 
 
-def profile_of(subscriber: object) -> Profile:
-    """The ranking profile of a `digest.config.Subscriber` (anything with those attributes)."""
+def profile_of(subscriber: Subscriber, settings: RankingConfig) -> Profile:
+    """The ranking profile of a subscriber under the config's ranking settings."""
     return Profile(
-        keywords=tuple(getattr(subscriber, "keywords", ())),
-        exclude=tuple(getattr(subscriber, "exclude", ())),
-        authors=tuple(getattr(subscriber, "authors", ())),
-        liked=tuple(getattr(subscriber, "liked", ())),
-        max_items=int(getattr(subscriber, "max_items", 10)),
+        keywords=subscriber.keywords,
+        exclude=subscriber.exclude,
+        authors=subscriber.authors,
+        liked=subscriber.liked,
+        max_items=subscriber.max_items,
+        threshold=settings.threshold,
+        trend_weight=settings.trend_weight,
     )
