@@ -294,8 +294,7 @@ def rank(space: Space, candidates: Sequence[Paper], profile: Profile) -> list[Ra
     score = np.where(blocked, -1.0, score)
 
     order = sorted(range(len(papers)), key=lambda i: (-round(float(score[i]), 9), papers[i].id))
-    included = {i for i in order if eligible[i]}
-    included = set(sorted(included, key=order.index)[: profile.max_items])
+    included = set([i for i in order if eligible[i]][: profile.max_items])
     own_terms = {t for c in concepts for t in c.terms}
     return [
         Ranked(
