@@ -1,0 +1,220 @@
+"""Rendering: templates -> the parts of an email (subject, text, HTML) and the MIME message.
+No sending, no I/O beyond reading the templates once.
+
+    renderer = Renderer(templates_dir)          # once per run: MJML compiled to a Jinja template
+    rendered = renderer.render(view)            # per reader: Jinja fills subject, text and HTML
+    message = to_message(rendered, headers)     # multipart/alternative, text first, then HTML
+
+The MJML layout is compiled once (`mjml` package) into HTML that still holds the Jinja
+statements (they sit in `<mj-raw>` blocks); Jinja then fills it per reader with autoescape on.
+Everything from a paper (title, authors, abstract) is untrusted text: it is escaped in the HTML,
+and the subject and other header values are stripped of CR, LF and NUL.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime
+from pathlib import Path
+
+import jinja2
+from mjml import mjml_to_html
+
+from digest.errors import ConfigError, Problem
+from digest.papers import link
+from digest.rank import Ranked, quoted
+from digest.types import Paper
+
+PACKAGED = Path(__file__).parent / "templates"
+SUMMARY_CHARS = 320
+MAX_AUTHORS = 4
+MAX_TITLE = 300
+# One line per header, never folded or RFC 2047-encoded past what it needs (List-Unsubscribe).
+POLICY = SMTP.clone(max_line_length=998)
+_HEADER_UNSAFE = re.compile(r"[\r\n\x00]+")
+
+
+@dataclass(frozen=True)
+class Link:
+    """A labelled link under a paper (upvotes, stars, code, project, PDF); url may be empty."""
+
+    label: str
+    url: str = ""
+
+
+@dataclass(frozen=True)
+class Item:
+    """One paper as the templates see it. Made by `item_of` (once per paper and reasons)."""
+
+    id: str
+    title: str
+    url: str
+    authors: str
+    organization: str
+    summary: str
+    why: str
+    links: tuple[Link, ...] = ()
+
+
+@dataclass(frozen=True)
+class DigestView:
+    """Everything a template needs for one reader's digest. Made by the pipeline."""
+
+    name: str
+    email: str
+    date: str  # as shown: "Monday 10 August 2026"
+    frequency: str
+    keywords: str
+    keywords_file: str
+    unsubscribe_url: str
+    items: tuple[Item, ...] = ()
+    feed_url: str = ""
+
+    @property
+    def count(self) -> int:
+        return len(self.items)
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """The three parts of one digest email."""
+
+    subject: str
+    text: str
+    html: str
+
+
+@dataclass(frozen=True)
+class Headers:
+    """The envelope of one digest message."""
+
+    sender: str
+    to: str
+    date: datetime
+    message_id: str
+    list_id: str = ""
+    unsubscribe: tuple[str, ...] = ()  # URLs for List-Unsubscribe: https:// and/or mailto:
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+def header_safe(value: str) -> str:
+    """A header value that cannot start a new header: CR, LF and NUL become spaces."""
+    return " ".join(_HEADER_UNSAFE.sub(" ", value).split())
+
+
+def short_authors(authors: tuple[str, ...], limit: int = MAX_AUTHORS) -> str:
+    """"A, B, C" or "A, B, C, D et al." for long lists."""
+    if len(authors) <= limit:
+        return ", ".join(authors)
+    return ", ".join(authors[: limit - 1]) + " et al."
+
+
+def summary(paper: Paper, limit: int = SUMMARY_CHARS) -> str:
+    """2-3 lines: HF's ai_summary when present, else the start of the abstract, cut at a word."""
+    text = paper.ai_summary or paper.abstract
+    if len(text) <= limit:
+        return text
+    cut = text[:limit]
+    end = max(cut.rfind(". "), cut.rfind("? "))
+    if end > limit // 2:
+        return cut[: end + 1]
+    return cut.rsplit(" ", 1)[0] + " …"
+
+
+def pdf_url(paper: Paper) -> str:
+    """The arXiv PDF of a paper with an arXiv id (no version: the latest)."""
+    return f"https://arxiv.org/pdf/{paper.arxiv_id}" if paper.arxiv_id else ""
+
+
+def item_of(ranked: Ranked) -> Item:
+    """A ranked paper as the templates show it."""
+    p = ranked.paper
+    links: list[Link] = []
+    if p.upvotes:
+        links.append(Link(f"▲ {p.upvotes} upvotes", f"https://huggingface.co/papers/{p.arxiv_id}" if p.arxiv_id else ""))
+    if p.github_repo:
+        stars = f" ★ {p.github_stars:,}" if p.github_stars else ""
+        links.append(Link(f"Code{stars}", p.github_repo))
+    if p.project_page:
+        links.append(Link("Project page", p.project_page))
+    if pdf := pdf_url(p):
+        links.append(Link("PDF", pdf))
+    why = f"matched {quoted(ranked.matched)}" if ranked.matched else "close to your interests"
+    if ranked.related:
+        why += f"; also about {', '.join(ranked.related)}"
+    title = p.title if len(p.title) <= MAX_TITLE else p.title[: MAX_TITLE - 1] + "…"
+    return Item(
+        id=p.id,
+        title=title,
+        url=link(p),
+        authors=short_authors(p.authors),
+        organization=p.organization or "",
+        summary=summary(p),
+        why=why,
+        links=tuple(links),
+    )
+
+
+class Renderer:
+    """The templates of a run: MJML compiled once, then rendered per reader."""
+
+    def __init__(self, folder: Path | None = None) -> None:
+        self.folder = folder or PACKAGED
+        sources = {}
+        for name in ("digest.mjml", "digest.txt", "subject.txt"):
+            path = self.folder / name
+            try:
+                sources[name] = path.read_text(encoding="utf-8")
+            except OSError as e:
+                raise ConfigError([Problem(str(path), "", f"cannot read template: {e.strerror or e}")]) from e
+        compiled = mjml_to_html(sources["digest.mjml"])
+        if compiled.errors:
+            problems = [Problem(str(self.folder / "digest.mjml"), "", f"MJML: {e}") for e in compiled.errors]
+            raise ConfigError(problems)
+        html_env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
+        text_env = jinja2.Environment(autoescape=False, undefined=jinja2.StrictUndefined,
+                                      keep_trailing_newline=True)
+        try:
+            self.html = html_env.from_string(compiled.html)
+            self.text = text_env.from_string(sources["digest.txt"])
+            self.subject = text_env.from_string(sources["subject.txt"])
+        except jinja2.TemplateSyntaxError as e:
+            raise ConfigError([Problem(f"{self.folder}/{e.name or 'template'}:{e.lineno}", "", str(e))]) from e
+
+    def render(self, view: DigestView) -> Rendered:
+        """Subject, text and HTML of one digest."""
+        values = {
+            name: getattr(view, name)
+            for name in ("name", "email", "date", "frequency", "keywords", "keywords_file",
+                         "unsubscribe_url", "items", "feed_url", "count")
+        }
+        subject = header_safe(self.subject.render(values))
+        preheader = "; ".join(i.title for i in view.items[:3]) or "Nothing new matched this time"
+        text = self.text.render(values)
+        html = self.html.render(values, subject=subject, preheader=preheader[:140])
+        return Rendered(subject=subject, text=text, html=html)
+
+
+def to_message(rendered: Rendered, headers: Headers) -> EmailMessage:
+    """The RFC 5322 message: multipart/alternative with the text part first, then the HTML."""
+    msg = EmailMessage(policy=POLICY)
+    msg["From"] = header_safe(headers.sender)
+    msg["To"] = header_safe(headers.to)
+    msg["Subject"] = rendered.subject
+    msg["Date"] = format_datetime(headers.date)
+    msg["Message-ID"] = header_safe(headers.message_id)
+    if headers.list_id:
+        msg["List-Id"] = header_safe(headers.list_id)
+    if headers.unsubscribe:
+        msg["List-Unsubscribe"] = ", ".join(f"<{header_safe(u)}>" for u in headers.unsubscribe)
+        if any(u.startswith("https://") for u in headers.unsubscribe):
+            msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    for name, value in headers.extra.items():
+        msg[name] = header_safe(value)
+    msg.set_content(rendered.text, subtype="plain", charset="utf-8", cte="quoted-printable")
+    msg.add_alternative(rendered.html, subtype="html", charset="utf-8", cte="quoted-printable")
+    return msg
