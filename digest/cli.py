@@ -28,7 +28,9 @@ from digest.config import (
 from digest.errors import ConfigError, DigestError, RunError, UsageError
 from digest.papers import link
 from digest.rank import Ranked, Space, quoted
+from digest.render import Renderer
 from digest.store import Store
+from digest.tokens import load_secret
 from digest.types import SourceReport
 
 
@@ -254,3 +256,44 @@ def rank_command(
         f"{sub.id}: {len(ranked)} candidates, {included} in the next digest (*)"
         + ("" if included else ": nothing passes the threshold, no digest would be sent")
     )
+
+
+@main.command()
+@click.argument("subscriber")
+@now_option
+@click.option(
+    "--output",
+    "-o",
+    metavar="FILE",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="Where to write the HTML (default: <subscriber>.preview.html; '-' for stdout).",
+)
+@click.option("--open", "open_browser", is_flag=True, help="Open the result in a web browser.")
+@click.pass_context
+def preview(
+    ctx: click.Context, subscriber: str, now: str | None, output: str | None, open_browser: bool
+) -> None:
+    """Write the HTML digest SUBSCRIBER would get at --now; send and record nothing."""
+    config = _config(ctx)
+    when = parse_now(now)
+    sub = _subscriber(config, subscriber)
+    renderer = Renderer(config.templates)
+    with Store(config.database) as store:
+        space = pipeline.build_space(config, store, when)
+        ranked = pipeline.rank_subscriber(config, space, store, sub, when)
+    items = pipeline.included_items(ranked)
+    view = pipeline.digest_view(
+        config, sub, items, when, load_secret(config.database, create=False)
+    )
+    rendered = renderer.render(view)
+    if output == "-":
+        click.echo(rendered.html)
+        return
+    path = Path(output or f"{sub.id}.preview.html")
+    path.write_text(rendered.html, encoding="utf-8")
+    note = "" if items else " (nothing passes the threshold: no digest would be sent)"
+    click.echo(f"{display_path(path)}: {rendered.subject}{note}")
+    if open_browser:
+        import webbrowser
+
+        webbrowser.open(path.resolve().as_uri())

@@ -10,16 +10,21 @@ already stored changes.
 
 from __future__ import annotations
 
+import zoneinfo
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from email.utils import parseaddr
+from urllib.parse import quote, urljoin
 
 from digest.config import Config, Subscriber
 from digest.errors import FetchError
 from digest.http import Http
 from digest.papers import dedupe
-from digest.rank import Ranked, Space, profile_of, rank
+from digest.rank import Ranked, Space, profile_of, quoted, rank
+from digest.render import DigestView, Item, item_of
 from digest.sources import make_source
 from digest.store import Store
+from digest.tokens import unsubscribe_token
 from digest.types import FetchReport, SourceReport
 
 
@@ -93,3 +98,50 @@ def rank_subscriber(
     """A subscriber's candidates (stored papers first seen in their window up to now), ranked."""
     candidates = store.papers(since=window_start(config, subscriber, now), until=now)
     return rank(space, candidates, profile_of(subscriber, config.ranking))
+
+
+def unsubscribe_links(config: Config, secret: bytes | None, subscriber_id: str) -> tuple[str, ...]:
+    """The reader's unsubscribe links: https under feeds.site_url, and mailto to the sender."""
+    token = unsubscribe_token(secret, subscriber_id) if secret else "preview"
+    links = []
+    if config.feeds.site_url:
+        links.append(urljoin(config.feeds.site_url, f"unsubscribe?token={token}"))
+    sender = parseaddr(config.delivery.from_)[1]
+    if sender:
+        links.append(f"mailto:{sender}?subject={quote(f'unsubscribe {token}')}")
+    return tuple(links)
+
+
+def digest_view(
+    config: Config,
+    subscriber: Subscriber,
+    items: tuple[Item, ...],
+    now: datetime,
+    secret: bytes | None,
+) -> DigestView:
+    """What the templates show one reader for the digest due at `now`."""
+    tz = zoneinfo.ZoneInfo(subscriber.timezone or config.schedule.timezone)
+    local = now.astimezone(tz)
+    path = config.subscribers / f"{subscriber.id}.yaml"
+    try:
+        keywords_file = str(path.relative_to(config.base_dir))
+    except ValueError:
+        keywords_file = str(path)
+    links = unsubscribe_links(config, secret, subscriber.id)
+    site = config.feeds.site_url
+    return DigestView(
+        name=subscriber.name,
+        email=subscriber.email,
+        date=f"{local:%A} {local.day} {local:%B %Y}",
+        frequency=subscriber.frequency,
+        keywords=quoted(subscriber.keywords) or "no keywords yet",
+        keywords_file=keywords_file,
+        unsubscribe_url=links[0] if links else "",
+        items=items,
+        feed_url=urljoin(site, f"{subscriber.id}.xml") if site else "",
+    )
+
+
+def included_items(ranked: list[Ranked]) -> tuple[Item, ...]:
+    """The papers a digest holds, as the templates show them."""
+    return tuple(item_of(r) for r in ranked if r.included)

@@ -14,7 +14,7 @@ and the subject and other header values are stripped of CR, LF and NUL.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -25,7 +25,7 @@ import jinja2
 from mjml import mjml_to_html
 
 from digest.errors import ConfigError, Problem
-from digest.papers import link
+from digest.papers import clean_text, link
 from digest.rank import Ranked, quoted
 from digest.types import Paper
 
@@ -107,7 +107,7 @@ def header_safe(value: str) -> str:
 
 
 def short_authors(authors: tuple[str, ...], limit: int = MAX_AUTHORS) -> str:
-    """"A, B, C" or "A, B, C, D et al." for long lists."""
+    """ "A, B, C" or "A, B, C, D et al." for long lists."""
     if len(authors) <= limit:
         return ", ".join(authors)
     return ", ".join(authors[: limit - 1]) + " et al."
@@ -131,11 +131,24 @@ def pdf_url(paper: Paper) -> str:
 
 
 def item_of(ranked: Ranked) -> Item:
-    """A ranked paper as the templates show it."""
+    """A ranked paper as the templates show it; its text cleaned of control characters."""
     p = ranked.paper
+    p = replace(
+        p,
+        title=clean_text(p.title),
+        abstract=clean_text(p.abstract),
+        ai_summary=clean_text(p.ai_summary) or None,
+        authors=tuple(clean_text(a) for a in p.authors),
+        organization=clean_text(p.organization) or None,
+    )
     links: list[Link] = []
     if p.upvotes:
-        links.append(Link(f"▲ {p.upvotes} upvotes", f"https://huggingface.co/papers/{p.arxiv_id}" if p.arxiv_id else ""))
+        links.append(
+            Link(
+                f"▲ {p.upvotes} upvotes",
+                f"https://huggingface.co/papers/{p.arxiv_id}" if p.arxiv_id else "",
+            )
+        )
     if p.github_repo:
         stars = f" ★ {p.github_stars:,}" if p.github_stars else ""
         links.append(Link(f"Code{stars}", p.github_repo))
@@ -170,27 +183,46 @@ class Renderer:
             try:
                 sources[name] = path.read_text(encoding="utf-8")
             except OSError as e:
-                raise ConfigError([Problem(str(path), "", f"cannot read template: {e.strerror or e}")]) from e
+                raise ConfigError(
+                    [Problem(str(path), "", f"cannot read template: {e.strerror or e}")]
+                ) from e
         compiled = mjml_to_html(sources["digest.mjml"])
         if compiled.errors:
-            problems = [Problem(str(self.folder / "digest.mjml"), "", f"MJML: {e}") for e in compiled.errors]
+            problems = [
+                Problem(str(self.folder / "digest.mjml"), "", f"MJML: {e}") for e in compiled.errors
+            ]
             raise ConfigError(problems)
         html_env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
-        text_env = jinja2.Environment(autoescape=False, undefined=jinja2.StrictUndefined,
-                                      keep_trailing_newline=True)
+        text_env = jinja2.Environment(
+            autoescape=False, undefined=jinja2.StrictUndefined, keep_trailing_newline=True
+        )
+        self.html = self._compile(html_env, compiled.html, "digest.mjml")
+        self.text = self._compile(text_env, sources["digest.txt"], "digest.txt")
+        self.subject = self._compile(text_env, sources["subject.txt"], "subject.txt")
+
+    def _compile(self, env: jinja2.Environment, source: str, name: str) -> jinja2.Template:
         try:
-            self.html = html_env.from_string(compiled.html)
-            self.text = text_env.from_string(sources["digest.txt"])
-            self.subject = text_env.from_string(sources["subject.txt"])
+            return env.from_string(source)
         except jinja2.TemplateSyntaxError as e:
-            raise ConfigError([Problem(f"{self.folder}/{e.name or 'template'}:{e.lineno}", "", str(e))]) from e
+            where = f"{self.folder / name}:{e.lineno}"
+            raise ConfigError([Problem(where, "", f"template error: {e.message}")]) from e
 
     def render(self, view: DigestView) -> Rendered:
         """Subject, text and HTML of one digest."""
         values = {
             name: getattr(view, name)
-            for name in ("name", "email", "date", "frequency", "keywords", "keywords_file",
-                         "unsubscribe_url", "items", "feed_url", "count")
+            for name in (
+                "name",
+                "email",
+                "date",
+                "frequency",
+                "keywords",
+                "keywords_file",
+                "unsubscribe_url",
+                "items",
+                "feed_url",
+                "count",
+            )
         }
         subject = header_safe(self.subject.render(values))
         preheader = "; ".join(i.title for i in view.items[:3]) or "Nothing new matched this time"
@@ -201,7 +233,7 @@ class Renderer:
 
 def to_message(rendered: Rendered, headers: Headers) -> EmailMessage:
     """The RFC 5322 message: multipart/alternative with the text part first, then the HTML."""
-    msg = EmailMessage(policy=POLICY)
+    msg = EmailMessage(policy=SMTP)  # bodies are encoded now, in lines of at most 76
     msg["From"] = header_safe(headers.sender)
     msg["To"] = header_safe(headers.to)
     msg["Subject"] = rendered.subject
@@ -217,4 +249,5 @@ def to_message(rendered: Rendered, headers: Headers) -> EmailMessage:
         msg[name] = header_safe(value)
     msg.set_content(rendered.text, subtype="plain", charset="utf-8", cte="quoted-printable")
     msg.add_alternative(rendered.html, subtype="html", charset="utf-8", cte="quoted-printable")
+    msg.policy = POLICY  # headers are written at serialisation: up to 998 characters, unfolded
     return msg

@@ -1,0 +1,80 @@
+"""RSS feeds with feedgen: one per reader (the papers picked for them) and `all.xml`.
+
+Built from data only, so the same input gives the same bytes: `lastBuildDate` is the newest
+entry's date (feedgen's default is the wall clock), entries are appended in the order given
+(feedgen's `add_entry` prepends by default), guids are canonical paper ids. `write_feed`
+replaces a file atomically and only when its bytes change, so a run with nothing new leaves
+every feed as it was.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from feedgen.feed import FeedGenerator
+
+from digest.papers import clean_text
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class FeedEntry:
+    """One item: a paper, when it was picked (or first seen), and what to say about it."""
+
+    guid: str
+    title: str
+    link: str
+    description: str  # plain text: escaped here, since readers treat it as HTML
+    published: datetime
+
+
+def build_feed(
+    *, title: str, description: str, self_url: str, site_url: str, entries: Sequence[FeedEntry]
+) -> bytes:
+    """RSS 2.0 bytes; entries are listed newest first, ties by guid."""
+    ordered = sorted(entries, key=lambda e: (-e.published.timestamp(), e.guid))
+    fg = FeedGenerator()
+    fg.title(title)
+    fg.description(description)
+    fg.link(href=self_url, rel="self")
+    fg.link(href=site_url, rel="alternate")
+    fg.language("en")
+    fg.generator("digest")
+    newest = ordered[0].published if ordered else EPOCH
+    fg.lastBuildDate(newest)
+    for e in ordered:
+        fe = fg.add_entry(order="append")
+        fe.guid(e.guid, permalink=False)
+        fe.title(clean_text(e.title))  # XML 1.0 has no place for control characters
+        fe.link(href=e.link)
+        fe.description(html.escape(clean_text(e.description)))  # RSS descriptions are HTML
+        fe.pubDate(e.published)
+    return bytes(fg.rss_str(pretty=True))
+
+
+def write_feed(path: Path, content: bytes) -> bool:
+    """Replace the file atomically if its content differs; whether it was written."""
+    try:
+        if path.read_bytes() == content:
+            return False
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(content)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return True
