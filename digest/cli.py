@@ -30,8 +30,8 @@ from digest.papers import link
 from digest.rank import Ranked, Space, quoted
 from digest.render import Renderer
 from digest.store import Store
-from digest.tokens import load_secret
-from digest.types import SourceReport
+from digest.tokens import load_secret, verify_token
+from digest.types import DeliveryReport, RunReport, SourceReport
 
 
 def parse_now(value: str | None) -> datetime:
@@ -297,3 +297,99 @@ def preview(
         import webbrowser
 
         webbrowser.open(path.resolve().as_uri())
+
+
+def _print_delivery(d: DeliveryReport) -> None:
+    line = f"{d.subscriber} {d.period}: {d.status}"
+    if d.papers:
+        line += f" ({d.papers} paper{'s' if d.papers != 1 else ''})"
+    if d.detail and d.status != "sent":
+        line += f": {d.detail}"
+    click.echo(line, err=d.status in ("deferred", "failed"))
+
+
+def do_run(config: Config, when: datetime, dry_run: bool) -> RunReport:
+    """One `digest run` under the lock; prints progress and the summary line."""
+    with pipeline.run_lock(config), Store(config.database) as store:
+        report = pipeline.run(
+            config, store, when, dry_run=dry_run, progress=_print_source, delivered=_print_delivery
+        )
+    for warning in report.warnings:
+        _err(f"warning: {warning}")
+    click.echo(report.summary())
+    return report
+
+
+@main.command(name="run")
+@now_option
+@click.option(
+    "--dry-run", is_flag=True, help="Show what would be sent; fetch, send and record nothing."
+)
+@click.pass_context
+def run_command(ctx: click.Context, now: str | None, dry_run: bool) -> None:
+    """One full pass: fetch, rank, render and deliver every digest due at --now, write feeds.
+
+    Running it twice for the same time sends nothing new. Exits 1 when every source failed or
+    the mail server took nothing; the undelivered digests are retried by the next run.
+    """
+    config = _config(ctx)
+    report = do_run(config, parse_now(now), dry_run)
+    if report.fatal:
+        raise RunError(report.fatal)
+    if report.failed:
+        raise RunError(
+            "every source failed"
+            if report.fetch.failed_sources == len(report.fetch.sources) and report.fetch.sources
+            else "no digest could be delivered"
+        )
+
+
+@main.command()
+@click.argument("token")
+@click.pass_context
+def unsubscribe(ctx: click.Context, token: str) -> None:
+    """Record the opt-out a signed unsubscribe TOKEN asks for (a forged one is refused)."""
+    config = _config(ctx)
+    secret = load_secret(config.database, create=False)
+    who = verify_token(secret, token) if secret else None
+    if who is None:
+        raise UsageError(
+            "this unsubscribe token is not valid (forged, damaged or from another installation)"
+        )
+    with Store(config.database) as store:
+        store.opt_out(who, datetime.now(UTC))
+    click.echo(f"{who}: unsubscribed; `digest resubscribe {who}` undoes it")
+
+
+@main.command()
+@click.argument("subscriber")
+@click.pass_context
+def resubscribe(ctx: click.Context, subscriber: str) -> None:
+    """Lift SUBSCRIBER's opt-out: their digests start again at the next run."""
+    config = _config(ctx)
+    with Store(config.database) as store:
+        lifted = store.opt_in(subscriber)
+    click.echo(f"{subscriber}: {'resubscribed' if lifted else 'was not unsubscribed'}")
+
+
+@main.command()
+@click.pass_context
+def serve(ctx: click.Context) -> None:
+    """Run in the foreground on the configured schedule until SIGINT or SIGTERM.
+
+    At start, a run missed while the service was down is caught up. The config and subscriber
+    files are read again at each run.
+    """
+    from digest.schedule import serve as serve_forever
+
+    path: Path = ctx.obj
+    _config(ctx)  # fail now on a bad config
+
+    def job(when: datetime) -> None:
+        try:
+            config = load_config(path)
+            do_run(config, when, dry_run=False)
+        except DigestError as e:
+            _err(f"digest: error: {e}")
+
+    serve_forever(lambda: load_config(path), job, log=lambda s: click.echo(s, err=True))

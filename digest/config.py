@@ -86,6 +86,7 @@ class SmtpConfig(_Model):
     username: str | None = None
     password_env: str | None = None
     timeout: float = Field(30.0, gt=0)
+    rate_per_second: float | None = Field(None, gt=0)
 
 
 class DeliveryConfig(_Model):
@@ -94,6 +95,8 @@ class DeliveryConfig(_Model):
     from_: str = Field("Paper Digest <digest@localhost>", alias="from")
     smtp: SmtpConfig | None = None
     outbox: Path = Path("outbox")
+    unsubscribe_mailto: str | None = None  # default: the From address
+    retry_hours: float = Field(72.0, gt=0)  # a deferred digest fails after this long
 
 
 class FeedsConfig(_Model):
@@ -118,10 +121,12 @@ class ScheduleConfig(_Model):
     @field_validator("cron")
     @classmethod
     def _cron(cls, v: str) -> str:
-        from apscheduler.triggers.cron import CronTrigger
+        from digest.schedule import trigger
 
+        if len(v.split()) not in (5, 6):
+            raise ValueError(f"not a crontab line (5 fields, or 6 with seconds first): {v!r}")
         try:
-            CronTrigger.from_crontab(v)
+            trigger(v, "UTC")
         except ValueError as e:
             raise ValueError(f"not a crontab line ({e}): {v!r}") from None
         return v

@@ -2,30 +2,41 @@
 
     config | fetch | store new | rank per subscriber | render | claim, send, mark | feeds
 
-Today: `fetch` (every source once, each stored in its own transaction) and `rank` (one TF-IDF
-space per run over the stored corpus, then each subscriber's candidates). Each source's
-failure is a value in the report, never a crash: the other sources still run and nothing
-already stored changes.
+- fetch: every source once, each stored in its own transaction;
+- rank: one TF-IDF space per run over the stored corpus, then each reader's candidates (papers
+  first seen in their window, less those already sent or on their way to them);
+- render: the MJML layout compiled once per run, filled per reader;
+- claim, send, mark: the ledger row is committed as 'sending' before the server is contacted,
+  and marked 'sent' after its 250 (4xx: 'deferred', retried later; 5xx: 'failed');
+- feeds: each reader's sent papers and every new paper, rewritten only when they change.
+
+Each source's or digest's failure is a value in the report, never a crash: the rest of the run
+goes on and nothing already stored or sent changes.
 """
 
 from __future__ import annotations
 
+import fcntl
 import zoneinfo
-from collections.abc import Callable
-from datetime import datetime, timedelta
-from email.utils import parseaddr
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from email.utils import formataddr, parseaddr
 from urllib.parse import quote, urljoin
 
-from digest.config import Config, Subscriber
-from digest.errors import FetchError
+from digest.config import Config, Subscriber, load_subscribers
+from digest.deliver import Outbox, Outcome, Smtp, Transport, TransportDown, next_attempt
+from digest.due import is_due, period_of
+from digest.errors import FetchError, RunError
+from digest.feeds import FeedEntry, build_feed, write_feed
 from digest.http import Http
-from digest.papers import dedupe
+from digest.papers import dedupe, link
 from digest.rank import Ranked, Space, profile_of, quoted, rank
-from digest.render import DigestView, Item, item_of
+from digest.render import DigestView, Headers, Item, Renderer, item_of, summary, to_message
 from digest.sources import make_source
 from digest.store import Store
-from digest.tokens import unsubscribe_token
-from digest.types import FetchReport, SourceReport
+from digest.tokens import load_secret, message_id, unsubscribe_token
+from digest.types import DeliveryReport, FetchReport, RunReport, SourceReport
 
 
 def make_http(config: Config, store: Store) -> Http:
@@ -106,9 +117,9 @@ def unsubscribe_links(config: Config, secret: bytes | None, subscriber_id: str) 
     links = []
     if config.feeds.site_url:
         links.append(urljoin(config.feeds.site_url, f"unsubscribe?token={token}"))
-    sender = parseaddr(config.delivery.from_)[1]
-    if sender:
-        links.append(f"mailto:{sender}?subject={quote(f'unsubscribe {token}')}")
+    mailbox = config.delivery.unsubscribe_mailto or parseaddr(config.delivery.from_)[1]
+    if mailbox:
+        links.append(f"mailto:{mailbox}?subject={quote(f'unsubscribe {token}')}")
     return tuple(links)
 
 
@@ -145,3 +156,261 @@ def digest_view(
 def included_items(ranked: list[Ranked]) -> tuple[Item, ...]:
     """The papers a digest holds, as the templates show them."""
     return tuple(item_of(r) for r in ranked if r.included)
+
+
+@contextmanager
+def run_lock(config: Config) -> Iterator[None]:
+    """One `digest run` at a time per database: a second one fails at once."""
+    path = config.database.with_name(config.database.name + ".lock")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RunError(f"another digest run is in progress (lock held on {path})") from None
+        yield
+
+
+def make_transport(config: Config) -> Transport:
+    smtp = config.delivery.smtp
+    if smtp is None:
+        return Outbox(config.delivery.outbox)
+    return Smtp(smtp, rate_per_second=smtp.rate_per_second)
+
+
+def _domain(config: Config) -> str:
+    return parseaddr(config.delivery.from_)[1].rpartition("@")[2] or "localhost"
+
+
+def headers_for(
+    config: Config, secret: bytes, sub: Subscriber, period: str, now: datetime
+) -> Headers:
+    """From, To, Date, the stable Message-ID, List-Id and List-Unsubscribe of one digest."""
+    domain = _domain(config)
+    unsubscribe = list(unsubscribe_links(config, secret, sub.id))
+    return Headers(
+        sender=config.delivery.from_,
+        to=formataddr((sub.name, sub.email)),
+        date=now,
+        message_id=message_id(secret, sub.id, period, domain),
+        list_id=f"Paper digest <digest.{domain}>",
+        unsubscribe=tuple(unsubscribe),
+    )
+
+
+def _deliver_one(
+    store: Store,
+    transport: Transport,
+    sender: str,
+    row_sub: str,
+    period: str,
+    recipient: str,
+    message: bytes,
+    now: datetime,
+    attempts: int,
+    expires: datetime,
+) -> DeliveryReport:
+    """Send one claimed digest and record its fate. Raises TransportDown after deferring it."""
+    try:
+        outcome = transport.send(sender, recipient, message, f"{period}-{row_sub}")
+    except TransportDown as e:
+        store.mark(
+            row_sub, period, "deferred", now, error=str(e), next_attempt=next_attempt(now, attempts)
+        )
+        raise
+    if outcome.status == "deferred" and now >= expires:
+        outcome = Outcome("failed", f"gave up after retries: {outcome.detail}")
+    retry = next_attempt(now, attempts) if outcome.status == "deferred" else None
+    store.mark(
+        row_sub,
+        period,
+        outcome.status,
+        now,
+        error=outcome.detail if outcome.status != "sent" else None,
+        next_attempt=retry,
+    )
+    return DeliveryReport(row_sub, period, outcome.status, detail=outcome.detail)
+
+
+def recover(store: Store, config: Config, now: datetime) -> list[str]:
+    """Resolve digests a crashed run left 'sending' (see README, "The ledger").
+
+    Outbox: the file is written atomically, so it exists exactly when the digest was delivered.
+    SMTP: the fate of the one message in flight is unknown; it is resent with the same
+    Message-ID (at least once: mail programs fold duplicates with one Message-ID).
+    """
+    notes = []
+    outbox = config.delivery.smtp is None
+    for row in store.digests("sending"):
+        name = f"{row['period']}-{row['subscriber']}"
+        if outbox and Outbox(config.delivery.outbox).path(name).exists():
+            store.mark(row["subscriber"], row["period"], "sent", now, error=None)
+            notes.append(f"{name}: found in the outbox after an interrupted run: sent")
+        else:
+            store.mark(
+                row["subscriber"],
+                row["period"],
+                "deferred",
+                now,
+                error="interrupted while sending",
+                next_attempt=now,
+            )
+            notes.append(f"{name}: interrupted while sending: will be sent again")
+    return notes
+
+
+def deliver(
+    config: Config,
+    store: Store,
+    now: datetime,
+    *,
+    dry_run: bool = False,
+    progress: Callable[[DeliveryReport], None] | None = None,
+) -> tuple[list[DeliveryReport], list[str], str | None]:
+    """Every digest due at `now`: retries of deferred ones, then new ones. Claim, send, mark."""
+    subscribers, problems = load_subscribers(config)
+    warnings = [f"{p}: this reader is skipped" for p in problems]
+    secret = load_secret(config.database, create=not dry_run) or b"dry-run"
+    renderer = Renderer(config.templates)
+    reports: list[DeliveryReport] = []
+    if not dry_run:
+        warnings += recover(store, config, now)
+    opted = store.opted_out()
+    tz = config.schedule.timezone
+    expires_after = timedelta(hours=config.delivery.retry_hours)
+    transport = None if dry_run else make_transport(config)
+    sender = parseaddr(config.delivery.from_)[1]
+
+    def done(report: DeliveryReport) -> None:
+        reports.append(report)
+        if progress:
+            progress(report)
+
+    try:
+        if transport is not None:
+            for row in store.digests("deferred"):
+                if row["subscriber"] in opted:
+                    continue
+                if row["next_attempt"] and datetime.fromisoformat(row["next_attempt"]) > now:
+                    continue
+                store.mark(row["subscriber"], row["period"], "sending", now, attempt=True)
+                done(
+                    _deliver_one(
+                        store,
+                        transport,
+                        sender,
+                        row["subscriber"],
+                        row["period"],
+                        row["recipient"],
+                        row["message"],
+                        now,
+                        row["attempts"] + 1,
+                        datetime.fromisoformat(row["created"]) + expires_after,
+                    )
+                )
+        space: Space | None = None
+        for sub in subscribers:
+            period = period_of(sub, now, tz)
+            if sub.id in opted or not is_due(sub, now, tz) or store.digest(sub.id, period):
+                continue
+            space = space or build_space(config, store, now)
+            taken = store.taken_papers(sub.id)
+            candidates = [
+                p
+                for p in store.papers(since=window_start(config, sub, now), until=now)
+                if p.id not in taken
+            ]
+            ranked = [
+                r for r in rank(space, candidates, profile_of(sub, config.ranking)) if r.included
+            ]
+            if not ranked:
+                continue
+            items = tuple(item_of(r) for r in ranked)
+            if dry_run:
+                done(DeliveryReport(sub.id, period, "would-send", len(items)))
+                continue
+            view = digest_view(config, sub, items, now, secret)
+            message = to_message(
+                renderer.render(view), headers_for(config, secret, sub, period, now)
+            )
+            store.claim(
+                sub.id,
+                period,
+                recipient=sub.email,
+                message_id=str(message["Message-ID"]),
+                message=message.as_bytes(),
+                papers=[(i.id, i.why) for i in items],
+                now=now,
+            )
+            report = _deliver_one(
+                store,
+                transport,
+                sender,
+                sub.id,
+                period,
+                sub.email,  # type: ignore[arg-type]
+                message.as_bytes(),
+                now,
+                1,
+                now + expires_after,
+            )
+            done(DeliveryReport(sub.id, period, report.status, len(items), report.detail))
+    except TransportDown as e:
+        return reports, warnings, str(e)
+    finally:
+        if transport is not None:
+            transport.close()
+    return reports, warnings, None
+
+
+def write_feeds(config: Config, store: Store, now: datetime) -> int:
+    """`<feeds.dir>/<subscriber>.xml` (papers sent to them) and `all.xml`; how many changed."""
+    subscribers, _ = load_subscribers(config)
+    site = config.feeds.site_url or ""
+    cap = config.feeds.max_items
+    written = 0
+    for sub in subscribers:
+        entries = [
+            FeedEntry(p.id, p.title, link(p), why, when)
+            for p, when, why in store.delivered(sub.id, cap)
+        ]
+        content = build_feed(
+            title=f"Paper digest for {sub.name}",
+            description=f"Papers picked for {sub.name}",
+            self_url=urljoin(site, f"{sub.id}.xml"),
+            site_url=site or "https://localhost/",
+            entries=entries,
+        )
+        written += write_feed(config.feeds.dir / f"{sub.id}.xml", content)
+    every = [
+        FeedEntry(p.id, p.title, link(p), summary(p), when) for p, when in store.recent(cap, now)
+    ]
+    content = build_feed(
+        title="Paper digest: every new paper",
+        description="Every new paper",
+        self_url=urljoin(site, "all.xml"),
+        site_url=site or "https://localhost/",
+        entries=every,
+    )
+    written += write_feed(config.feeds.dir / "all.xml", content)
+    return written
+
+
+def run(
+    config: Config,
+    store: Store,
+    now: datetime,
+    *,
+    dry_run: bool = False,
+    progress: Callable[[SourceReport], None] | None = None,
+    delivered: Callable[[DeliveryReport], None] | None = None,
+) -> RunReport:
+    """One pass: fetch, rank, render, claim/send/mark every digest due at `now`, write feeds."""
+    started = datetime.now(UTC)
+    fetched = FetchReport(now=now) if dry_run else fetch(config, store, now, progress=progress)
+    reports, warnings, fatal = deliver(config, store, now, dry_run=dry_run, progress=delivered)
+    feeds = 0 if dry_run else write_feeds(config, store, now)
+    report = RunReport(fetched, tuple(reports), tuple(warnings), fatal, feeds)
+    if not dry_run:
+        store.record_run(now, max(started, datetime.now(UTC)), report.summary())
+    return report

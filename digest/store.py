@@ -77,6 +77,50 @@ MIGRATIONS: tuple[str, ...] = (
         last_modified TEXT
     ) WITHOUT ROWID;
     """,
+    # 2: the delivery ledger, opt-outs and runs
+    """
+    -- one digest per reader and period (YYYY-MM-DD daily, YYYY-Www weekly); claimed as
+    -- 'sending' and committed before the server is contacted, 'sent' after its 250
+    CREATE TABLE digests (
+        subscriber   TEXT NOT NULL,
+        period       TEXT NOT NULL,
+        status       TEXT NOT NULL CHECK (status IN ('sending', 'sent', 'deferred', 'failed')),
+        recipient    TEXT NOT NULL,
+        message_id   TEXT NOT NULL,
+        message      BLOB NOT NULL,            -- the exact bytes sent, resent as they are
+        attempts     INTEGER NOT NULL DEFAULT 0,
+        created      TEXT NOT NULL,            -- --now of the run that claimed it
+        updated      TEXT NOT NULL,
+        next_attempt TEXT,                     -- for 'deferred'
+        error        TEXT,
+        PRIMARY KEY (subscriber, period)
+    ) WITHOUT ROWID;
+    CREATE INDEX digests_status ON digests (status);
+
+    -- the papers of each digest, in order, with why they were picked (for the reader's feed)
+    CREATE TABLE digest_papers (
+        subscriber TEXT NOT NULL,
+        period     TEXT NOT NULL,
+        paper      INTEGER NOT NULL REFERENCES papers (pk),
+        position   INTEGER NOT NULL,
+        why        TEXT NOT NULL,
+        PRIMARY KEY (subscriber, period, paper),
+        FOREIGN KEY (subscriber, period) REFERENCES digests (subscriber, period) ON DELETE CASCADE
+    ) WITHOUT ROWID;
+
+    CREATE TABLE optouts (
+        subscriber TEXT PRIMARY KEY,
+        at         TEXT NOT NULL
+    ) WITHOUT ROWID;
+
+    -- every `digest run`: its logical time and its summary line (serve catches up from these)
+    CREATE TABLE runs (
+        at       TEXT NOT NULL,
+        finished TEXT NOT NULL,
+        summary  TEXT NOT NULL
+    );
+    CREATE INDEX runs_at ON runs (at);
+    """,
 )
 
 _JSON_FIELDS = ("authors", "ai_keywords", "categories")
@@ -289,3 +333,135 @@ class Store:
             r["url"]: Validators(r["etag"], r["last_modified"])
             for r in self.db.execute("SELECT * FROM http_cache")
         }
+
+    # --- the delivery ledger -------------------------------------------------------------------
+
+    def digest(self, subscriber: str, period: str) -> sqlite3.Row | None:
+        """The ledger row of one reader's digest for one period, if any."""
+        row = self.db.execute(
+            "SELECT * FROM digests WHERE subscriber = ? AND period = ?", (subscriber, period)
+        ).fetchone()
+        return row  # type: ignore[no-any-return]
+
+    def digests(self, *statuses: str) -> list[sqlite3.Row]:
+        """Ledger rows in these states, oldest first."""
+        marks = ", ".join("?" * len(statuses))
+        return list(
+            self.db.execute(
+                f"SELECT * FROM digests WHERE status IN ({marks}) ORDER BY created, subscriber",
+                statuses,
+            )
+        )
+
+    def claim(
+        self,
+        subscriber: str,
+        period: str,
+        *,
+        recipient: str,
+        message_id: str,
+        message: bytes,
+        papers: list[tuple[str, str]],
+        now: datetime,
+    ) -> None:
+        """Record a digest as 'sending' with its message and papers, committed at once."""
+        stamp = iso(now)
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO digests (subscriber, period, status, recipient, message_id, message,"
+                " attempts, created, updated) VALUES (?, ?, 'sending', ?, ?, ?, 1, ?, ?)",
+                (subscriber, period, recipient, message_id, message, stamp, stamp),
+            )
+            for position, (paper_id, why) in enumerate(papers):
+                db.execute(
+                    "INSERT INTO digest_papers (subscriber, period, paper, position, why) "
+                    "SELECT ?, ?, pk, ?, ? FROM papers WHERE id = ?",
+                    (subscriber, period, position, why, paper_id),
+                )
+
+    def mark(
+        self,
+        subscriber: str,
+        period: str,
+        status: str,
+        now: datetime,
+        *,
+        error: str | None = None,
+        next_attempt: datetime | None = None,
+        attempt: bool = False,
+    ) -> None:
+        """Move a digest to a new state (committed at once)."""
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE digests SET status = ?, updated = ?, error = ?, next_attempt = ?,"
+                " attempts = attempts + ? WHERE subscriber = ? AND period = ?",
+                (
+                    status,
+                    iso(now),
+                    error,
+                    iso(next_attempt) if next_attempt else None,
+                    int(attempt),
+                    subscriber,
+                    period,
+                ),
+            )
+
+    def taken_papers(self, subscriber: str) -> set[str]:
+        """Ids of the papers in this reader's digests that are sent or still on their way."""
+        rows = self.db.execute(
+            "SELECT p.id FROM digest_papers d JOIN digests g USING (subscriber, period)"
+            " JOIN papers p ON p.pk = d.paper"
+            " WHERE d.subscriber = ? AND g.status IN ('sent', 'sending', 'deferred')",
+            (subscriber,),
+        )
+        return {r[0] for r in rows}
+
+    def delivered(self, subscriber: str, limit: int) -> list[tuple[Paper, datetime, str]]:
+        """The papers of this reader's sent digests, newest digest first: (paper, when, why)."""
+        rows = self.db.execute(
+            "SELECT p.*, g.updated AS delivered_at, d.why AS why FROM digest_papers d"
+            " JOIN digests g USING (subscriber, period) JOIN papers p ON p.pk = d.paper"
+            " WHERE d.subscriber = ? AND g.status = 'sent'"
+            " ORDER BY g.period DESC, d.position LIMIT ?",
+            (subscriber, limit),
+        )
+        return [(_paper(r), datetime.fromisoformat(r["delivered_at"]), r["why"]) for r in rows]
+
+    def recent(self, limit: int, until: datetime) -> list[tuple[Paper, datetime]]:
+        """The newest stored papers (by first seen) up to `until`, with when they were first seen."""
+        rows = self.db.execute(
+            "SELECT * FROM papers WHERE first_seen <= ? ORDER BY first_seen DESC, pk DESC LIMIT ?",
+            (iso(until), limit),
+        )
+        return [(_paper(r), datetime.fromisoformat(r["first_seen"])) for r in rows]
+
+    # --- opt-outs and runs ---------------------------------------------------------------------
+
+    def opt_out(self, subscriber: str, now: datetime) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO optouts (subscriber, at) VALUES (?, ?)",
+                (subscriber, iso(now)),
+            )
+
+    def opt_in(self, subscriber: str) -> bool:
+        """Lift an opt-out; whether there was one."""
+        with self.transaction() as db:
+            return (
+                db.execute("DELETE FROM optouts WHERE subscriber = ?", (subscriber,)).rowcount > 0
+            )
+
+    def opted_out(self) -> set[str]:
+        return {r[0] for r in self.db.execute("SELECT subscriber FROM optouts")}
+
+    def record_run(self, at: datetime, finished: datetime, summary: str) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO runs (at, finished, summary) VALUES (?, ?, ?)",
+                (iso(at), iso(finished), summary),
+            )
+
+    def last_run(self) -> datetime | None:
+        """The logical time of the latest recorded run."""
+        row = self.db.execute("SELECT max(at) FROM runs").fetchone()
+        return datetime.fromisoformat(row[0]) if row and row[0] else None

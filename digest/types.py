@@ -105,3 +105,54 @@ class FetchReport:
             f"{n} source{'s' if n != 1 else ''}: {ok} ok, {self.failed_sources} failed; "
             f"{self.new} new paper{'s' if self.new != 1 else ''}, {self.seen} already seen"
         )
+
+
+@dataclass(frozen=True)
+class DeliveryReport:
+    """The outcome of one digest in one run. Made by `pipeline.deliver`, read by the CLI."""
+
+    subscriber: str
+    period: str
+    status: str  # sent | deferred | failed | would-send (dry run)
+    papers: int = 0
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class RunReport:
+    """One `digest run`: the fetch, each digest's fate, and why the run stopped if it did."""
+
+    fetch: FetchReport
+    deliveries: tuple[DeliveryReport, ...] = ()
+    warnings: tuple[str, ...] = ()
+    fatal: str | None = None
+    feeds_written: int = 0
+
+    def count(self, status: str) -> int:
+        return sum(1 for d in self.deliveries if d.status == status)
+
+    def summary(self) -> str:
+        n = len(self.fetch.sources)
+        parts = [
+            f"{n} source{'s' if n != 1 else ''}: {n - self.fetch.failed_sources} ok, "
+            f"{self.fetch.failed_sources} failed",
+            f"{self.fetch.new} new paper{'s' if self.fetch.new != 1 else ''}",
+        ]
+        digests = [
+            f"{self.count('sent')} digests sent",
+            f"{self.count('deferred')} deferred",
+            f"{self.count('failed')} failed",
+        ]
+        if self.count("would-send"):
+            digests = [f"{self.count('would-send')} digests would be sent (dry run)"]
+        return "; ".join(parts) + "; " + ", ".join(digests)
+
+    @property
+    def failed(self) -> bool:
+        """Exit 1: every source failed, the transport went down, or nothing could be delivered."""
+        all_sources_failed = bool(self.fetch.sources) and self.fetch.failed_sources == len(
+            self.fetch.sources
+        )
+        tried = [d for d in self.deliveries if d.status in ("sent", "deferred", "failed")]
+        refused = bool(tried) and not any(d.status == "sent" for d in tried)
+        return all_sources_failed or self.fatal is not None or refused

@@ -1,0 +1,177 @@
+"""Delivery: SMTP or an outbox folder behind one small interface, and the ledger's rules.
+
+    transport.send(sender, recipient, message_bytes, name) -> Outcome   (sent / deferred / failed)
+
+A `TransportDown` error means nothing more can be sent this run (server unreachable, login
+refused, sender refused): the pipeline leaves every remaining digest for the next run and
+exits 1. Per-message answers are outcomes: a 4xx defers (same message and Message-ID on a later
+run), a 5xx fails the digest and is reported.
+
+One SMTP connection serves a whole run (RSET after a refused message; a dropped connection is
+reopened once for the next message), certificates are verified for `starttls` and `ssl`, the
+password comes from the environment, and an optional rate limit spaces messages out.
+"""
+
+from __future__ import annotations
+
+import os
+import smtplib
+import ssl
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Protocol
+
+from digest.config import SmtpConfig
+from digest.errors import DigestError
+
+RETRY_BASE = timedelta(minutes=15)
+RETRY_MAX = timedelta(hours=6)
+
+
+class TransportDown(DigestError):
+    """Nothing more can be sent this run; every digest stays for the next one."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one message."""
+
+    status: str  # sent | deferred | failed
+    detail: str = ""
+
+
+def next_attempt(now: datetime, attempts: int) -> datetime:
+    """When a deferred digest is tried again: 15 min, 30 min, 1 h, ... at most 6 h later."""
+    delay: timedelta = min(RETRY_BASE * 2 ** max(attempts - 1, 0), RETRY_MAX)
+    return now + delay
+
+
+class Transport(Protocol):
+    def send(self, sender: str, recipient: str, message: bytes, name: str) -> Outcome: ...
+
+    def close(self) -> None: ...
+
+
+class Outbox:
+    """One .eml file per digest, written atomically: `<outbox>/<name>.eml`."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def path(self, name: str) -> Path:
+        return self.folder / f"{name}.eml"
+
+    def send(self, sender: str, recipient: str, message: bytes, name: str) -> Outcome:
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".eml", dir=self.folder)
+            with os.fdopen(fd, "wb") as f:
+                f.write(message)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.path(name))
+        except OSError as e:
+            raise TransportDown(
+                f"cannot write to the outbox {self.folder}: {e.strerror or e}"
+            ) from e
+        return Outcome("sent", str(self.path(name)))
+
+    def close(self) -> None:
+        pass
+
+
+def _code_outcome(code: int, text: bytes | str) -> Outcome:
+    detail = f"{code} {text.decode(errors='replace') if isinstance(text, bytes) else text}".strip()
+    return Outcome("deferred" if 400 <= code < 500 else "failed", detail)
+
+
+class Smtp:
+    """An SMTP client that keeps one connection for a run."""
+
+    def __init__(self, config: SmtpConfig, *, rate_per_second: float | None = None) -> None:
+        self.config = config
+        self.interval = 1.0 / rate_per_second if rate_per_second else 0.0
+        self._conn: smtplib.SMTP | None = None
+        self._last = 0.0
+
+    def _connect(self) -> smtplib.SMTP:
+        c = self.config
+        where = f"{c.host}:{c.port}"
+        try:
+            if c.security == "ssl":
+                conn: smtplib.SMTP = smtplib.SMTP_SSL(
+                    c.host, c.port, timeout=c.timeout, context=ssl.create_default_context()
+                )
+            else:
+                conn = smtplib.SMTP(c.host, c.port, timeout=c.timeout)
+                if c.security == "starttls":
+                    conn.starttls(context=ssl.create_default_context())
+            if c.username:
+                password = os.environ.get(c.password_env or "", "")
+                conn.login(c.username, password)
+        except smtplib.SMTPAuthenticationError as e:
+            raise TransportDown(
+                f"SMTP login refused by {where}: {_code_outcome(e.smtp_code, e.smtp_error).detail}"
+            ) from e
+        except (OSError, smtplib.SMTPException) as e:
+            raise TransportDown(f"cannot reach the SMTP server {where}: {e}") from e
+        return conn
+
+    def send(self, sender: str, recipient: str, message: bytes, name: str) -> Outcome:
+        if self.interval:
+            wait = self._last + self.interval - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+            self._last = time.monotonic()
+        if self._conn is None:
+            self._conn = self._connect()
+        conn = self._conn
+        try:
+            refused = conn.sendmail(sender, [recipient], message)
+        except smtplib.SMTPRecipientsRefused as e:
+            code, text = e.recipients.get(recipient, (550, b"refused"))
+            self._reset()
+            return _code_outcome(code, text)
+        except smtplib.SMTPSenderRefused as e:
+            self._reset()
+            if 400 <= e.smtp_code < 500:
+                return _code_outcome(e.smtp_code, e.smtp_error)
+            detail = _code_outcome(e.smtp_code, e.smtp_error).detail
+            raise TransportDown(f"SMTP server refused the sender {sender}: {detail}") from e
+        except smtplib.SMTPDataError as e:
+            self._reset()
+            return _code_outcome(e.smtp_code, e.smtp_error)
+        except (TimeoutError, smtplib.SMTPServerDisconnected, smtplib.SMTPResponseException, OSError) as e:
+            # the connection broke before the server accepted the message: not delivered
+            self._drop()
+            return Outcome("deferred", f"connection lost: {e}")
+        if refused:
+            code, text = refused[recipient]
+            return _code_outcome(code, text)
+        return Outcome("sent", "250")
+
+    def _reset(self) -> None:
+        try:
+            if self._conn is not None:
+                self._conn.rset()
+        except (smtplib.SMTPException, OSError):
+            self._drop()
+
+    def _drop(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            finally:
+                self._conn = None
+
+    def close(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.quit()
+            except (smtplib.SMTPException, OSError):
+                pass
+            finally:
+                self._drop()
