@@ -144,7 +144,12 @@ class Smtp:
         except smtplib.SMTPDataError as e:
             self._reset()
             return _code_outcome(e.smtp_code, e.smtp_error)
-        except (TimeoutError, smtplib.SMTPServerDisconnected, smtplib.SMTPResponseException, OSError) as e:
+        except (
+            TimeoutError,
+            smtplib.SMTPServerDisconnected,
+            smtplib.SMTPResponseException,
+            OSError,
+        ) as e:
             # the connection broke before the server accepted the message: not delivered
             self._drop()
             return Outcome("deferred", f"connection lost: {e}")
