@@ -329,16 +329,18 @@ def deliver(
             if dry_run:
                 done(DeliveryReport(sub.id, period, "would-send", len(items)))
                 continue
+            assert transport is not None
             view = digest_view(config, sub, items, now, secret)
             message = to_message(
                 renderer.render(view), headers_for(config, secret, sub, period, now)
             )
+            data = message.as_bytes()  # serialised once: what is stored is what is sent
             store.claim(
                 sub.id,
                 period,
                 recipient=sub.email,
                 message_id=str(message["Message-ID"]),
-                message=message.as_bytes(),
+                message=data,
                 papers=[(i.id, i.why) for i in items],
                 now=now,
             )
@@ -348,8 +350,8 @@ def deliver(
                 sender,
                 sub.id,
                 period,
-                sub.email,  # type: ignore[arg-type]
-                message.as_bytes(),
+                sub.email,
+                data,
                 now,
                 1,
                 now + expires_after,
