@@ -36,7 +36,15 @@ class Handler:
     refuse_rcpt: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
     drop_data: set[str] = field(default_factory=set)
+    refuse_sender: str | None = None  # e.g. "553 5.7.1 sender not allowed"
     connections: int = 0
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):  # type: ignore[no-untyped-def]
+        if self.refuse_sender:
+            return self.refuse_sender
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):  # type: ignore[no-untyped-def]
         self.connections += 1
@@ -80,10 +88,9 @@ class Authenticator:
         return AuthResult(success=ok, handled=False)  # handled=False: the server answers 535
 
 
-def start(handler: Handler, *, auth: Authenticator | None = None) -> Controller:
-    kwargs = {}
+def start(handler: Handler, *, auth: Authenticator | None = None, **kwargs: object) -> Controller:
     if auth is not None:
-        kwargs = {"authenticator": auth, "auth_require_tls": False, "auth_required": True}
+        kwargs |= {"authenticator": auth, "auth_require_tls": False, "auth_required": True}
     with socket.socket() as s:  # aiosmtpd's Controller needs a real port number up front
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]

@@ -8,6 +8,7 @@ import fcntl
 import os
 import shutil
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -178,6 +179,68 @@ def test_unreachable_server_then_recovery(smtp, site, cli, tmp_path: Path) -> No
     )
 
 
+def test_refused_sender(smtp, site, cli, tmp_path: Path) -> None:
+    """The server refuses our sender: exit 1 with one line, nothing sent; fixed, all delivered."""
+    handler, controller = smtp
+    handler.refuse_sender = "553 5.7.1 sender not allowed"
+    site(smtp_config(controller))
+    result = cli("run", "--now", NOW)
+    assert result.exit_code == 1
+    assert (
+        "digest: error: SMTP server refused the sender digest@example.org: 553 5.7.1 sender not allowed"
+        in result.stderr
+    )
+    assert handler.received == [] and "sent" not in ledger(tmp_path).values()
+    handler.refuse_sender = None
+    assert cli("run", "--now", "2026-08-10T08:00:00+00:00").exit_code == 0
+    assert len(handler.received) == 6
+
+
+def test_tls_certificates_are_verified(
+    site, cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """STARTTLS to a server whose certificate is not trusted fails; trusted (SSL_CERT_FILE), it works."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    handler = Handler()
+    controller = start(handler, tls_context=context, require_starttls=True)
+    try:
+        site(smtp_config(controller, security="starttls"))
+        untrusted = cli("run", "--now", NOW)
+        assert untrusted.exit_code == 1 and "CERTIFICATE_VERIFY_FAILED" in untrusted.stderr
+        assert handler.received == []
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+        trusted = cli("run", "--now", "2026-08-10T08:00:00+00:00")
+        assert trusted.exit_code == 0, trusted.output
+        assert len(handler.received) == 6
+    finally:
+        controller.stop()
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
 def test_wrong_credentials(site, cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A refused login: exit 1, every digest left for the next run, none sent."""
     handler = Handler()
