@@ -106,8 +106,14 @@ def build_space(config: Config, store: Store, now: datetime) -> Space:
 def rank_subscriber(
     config: Config, space: Space, store: Store, subscriber: Subscriber, now: datetime
 ) -> list[Ranked]:
-    """A subscriber's candidates (stored papers first seen in their window up to now), ranked."""
-    candidates = store.papers(since=window_start(config, subscriber, now), until=now)
+    """A subscriber's candidates, ranked: the stored papers first seen in their window up to now,
+    less those already sent to them or in a digest on its way."""
+    taken = store.taken_papers(subscriber.id)
+    candidates = [
+        p
+        for p in store.papers(since=window_start(config, subscriber, now), until=now)
+        if p.id not in taken
+    ]
     return rank(space, candidates, profile_of(subscriber, config.ranking))
 
 
@@ -262,14 +268,14 @@ def recover(store: Store, config: Config, now: datetime) -> list[str]:
 def deliver(
     config: Config,
     store: Store,
+    subscribers: list[Subscriber],
     now: datetime,
     *,
     dry_run: bool = False,
     progress: Callable[[DeliveryReport], None] | None = None,
 ) -> tuple[list[DeliveryReport], list[str], str | None]:
     """Every digest due at `now`: retries of deferred ones, then new ones. Claim, send, mark."""
-    subscribers, problems = load_subscribers(config)
-    warnings = [f"{p}: this reader is skipped" for p in problems]
+    warnings: list[str] = []
     secret = load_secret(config.database, create=not dry_run) or b"dry-run"
     renderer = Renderer(config.templates)
     reports: list[DeliveryReport] = []
@@ -314,15 +320,7 @@ def deliver(
             if sub.id in opted or not is_due(sub, now, tz) or store.digest(sub.id, period):
                 continue
             space = space or build_space(config, store, now)
-            taken = store.taken_papers(sub.id)
-            candidates = [
-                p
-                for p in store.papers(since=window_start(config, sub, now), until=now)
-                if p.id not in taken
-            ]
-            ranked = [
-                r for r in rank(space, candidates, profile_of(sub, config.ranking)) if r.included
-            ]
+            ranked = [r for r in rank_subscriber(config, space, store, sub, now) if r.included]
             if not ranked:
                 continue
             items = tuple(item_of(r) for r in ranked)
@@ -365,9 +363,8 @@ def deliver(
     return reports, warnings, None
 
 
-def write_feeds(config: Config, store: Store, now: datetime) -> int:
+def write_feeds(config: Config, store: Store, subscribers: list[Subscriber], now: datetime) -> int:
     """`<feeds.dir>/<subscriber>.xml` (papers sent to them) and `all.xml`; how many changed."""
-    subscribers, _ = load_subscribers(config)
     site = config.feeds.site_url or ""
     cap = config.feeds.max_items
     written = 0
@@ -410,8 +407,12 @@ def run(
     """One pass: fetch, rank, render, claim/send/mark every digest due at `now`, write feeds."""
     started = datetime.now(UTC)
     fetched = FetchReport(now=now) if dry_run else fetch(config, store, now, progress=progress)
-    reports, warnings, fatal = deliver(config, store, now, dry_run=dry_run, progress=delivered)
-    feeds = 0 if dry_run else write_feeds(config, store, now)
+    subscribers, problems = load_subscribers(config)
+    reports, warnings, fatal = deliver(
+        config, store, subscribers, now, dry_run=dry_run, progress=delivered
+    )
+    warnings = [f"{p}: this reader is skipped" for p in problems] + warnings
+    feeds = 0 if dry_run else write_feeds(config, store, subscribers, now)
     report = RunReport(fetched, tuple(reports), tuple(warnings), fatal, feeds)
     if not dry_run:
         store.record_run(now, max(started, datetime.now(UTC)), report.summary())

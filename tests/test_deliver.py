@@ -5,6 +5,7 @@ from __future__ import annotations
 import email
 import email.policy
 import fcntl
+import json
 import os
 import shutil
 import signal
@@ -424,3 +425,24 @@ def test_kill_9_mid_send_then_rerun(site, tmp_path: Path) -> None:
         assert set(ledger(tmp_path).values()) == {"sent"}
     finally:
         controller.stop()
+
+
+def test_rank_leaves_out_what_was_delivered(site, cli) -> None:
+    """After a digest is sent, `digest rank` no longer offers its papers to that reader."""
+    site()
+    before = {
+        i["id"]
+        for i in json.loads(cli("rank", "alice", "--now", NOW, "--json").stdout)
+        if i["included"]
+    }
+    assert before
+    cli("run", "--now", NOW)
+    after = json.loads(cli("rank", "alice", "--now", "2026-08-10T09:00:00+00:00", "--json").stdout)
+    assert before.isdisjoint(i["id"] for i in after)
+    bob = {
+        i["id"]
+        for i in json.loads(
+            cli("rank", "bob", "--now", "2026-08-10T09:00:00+00:00", "--json").stdout
+        )
+    }
+    assert bob  # other readers' candidates are untouched by alice's digest
