@@ -430,6 +430,7 @@ def test_kill_9_mid_send_then_rerun(site, tmp_path: Path) -> None:
 def test_rank_leaves_out_what_was_delivered(site, cli) -> None:
     """After a digest is sent, `digest rank` no longer offers its papers to that reader."""
     site()
+    cli("fetch", "--now", NOW)
     before = {
         i["id"]
         for i in json.loads(cli("rank", "alice", "--now", NOW, "--json").stdout)
