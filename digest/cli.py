@@ -334,14 +334,8 @@ def run_command(ctx: click.Context, now: str | None, dry_run: bool) -> None:
     """
     config = _config(ctx)
     report = do_run(config, parse_now(now), dry_run)
-    if report.fatal:
-        raise RunError(report.fatal)
-    if report.failed:
-        raise RunError(
-            "every source failed"
-            if report.fetch.failed_sources == len(report.fetch.sources) and report.fetch.sources
-            else "no digest could be delivered"
-        )
+    if report.failure:
+        raise RunError(report.failure)
 
 
 @main.command()

@@ -148,11 +148,14 @@ class RunReport:
         return "; ".join(parts) + "; " + ", ".join(digests)
 
     @property
-    def failed(self) -> bool:
-        """Exit 1: every source failed, the transport went down, or nothing could be delivered."""
-        all_sources_failed = bool(self.fetch.sources) and self.fetch.failed_sources == len(
-            self.fetch.sources
-        )
+    def failure(self) -> str | None:
+        """Why the run failed (exit 1): the transport went down, every source failed, or the
+        server took none of the digests tried; None when it did its job."""
+        if self.fatal is not None:
+            return self.fatal
+        if self.fetch.sources and self.fetch.failed_sources == len(self.fetch.sources):
+            return "every source failed"
         tried = [d for d in self.deliveries if d.status in ("sent", "deferred", "failed")]
-        refused = bool(tried) and not any(d.status == "sent" for d in tried)
-        return all_sources_failed or self.fatal is not None or refused
+        if tried and not any(d.status == "sent" for d in tried):
+            return "no digest could be delivered"
+        return None
