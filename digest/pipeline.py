@@ -36,7 +36,7 @@ from digest.render import DigestView, Headers, Item, Renderer, item_of, summary,
 from digest.sources import make_source
 from digest.store import Store
 from digest.tokens import load_secret, message_id, unsubscribe_token
-from digest.types import DeliveryReport, FetchReport, RunReport, SourceReport
+from digest.types import DeliveryReport, FetchReport, Paper, RunReport, SourceReport
 
 
 def make_http(config: Config, store: Store) -> Http:
@@ -104,16 +104,22 @@ def build_space(config: Config, store: Store, now: datetime) -> Space:
 
 
 def rank_subscriber(
-    config: Config, space: Space, store: Store, subscriber: Subscriber, now: datetime
+    config: Config,
+    space: Space,
+    store: Store,
+    subscriber: Subscriber,
+    now: datetime,
+    windows: dict[datetime, list[Paper]] | None = None,
 ) -> list[Ranked]:
     """A subscriber's candidates, ranked: the stored papers first seen in their window up to now,
-    less those already sent to them or in a digest on its way."""
+    less those already sent to them or in a digest on its way. `windows` keeps each window's
+    papers across the readers of one run."""
+    windows = {} if windows is None else windows
+    since = window_start(config, subscriber, now)
+    if since not in windows:
+        windows[since] = store.papers(since=since, until=now)
     taken = store.taken_papers(subscriber.id)
-    candidates = [
-        p
-        for p in store.papers(since=window_start(config, subscriber, now), until=now)
-        if p.id not in taken
-    ]
+    candidates = [p for p in windows[since] if p.id not in taken]
     return rank(space, candidates, profile_of(subscriber, config.ranking))
 
 
@@ -315,12 +321,14 @@ def deliver(
                     )
                 )
         space: Space | None = None
+        windows: dict[datetime, list[Paper]] = {}
         for sub in subscribers:
             period = period_of(sub, now, tz)
             if sub.id in opted or not is_due(sub, now, tz) or store.digest(sub.id, period):
                 continue
             space = space or build_space(config, store, now)
-            ranked = [r for r in rank_subscriber(config, space, store, sub, now) if r.included]
+            ranked = rank_subscriber(config, space, store, sub, now, windows)
+            ranked = [r for r in ranked if r.included]
             if not ranked:
                 continue
             items = tuple(item_of(r) for r in ranked)

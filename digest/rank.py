@@ -38,11 +38,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.feature_extraction.text import TfidfTransformer
 from sklearn.preprocessing import normalize
 
 from digest.config import RankingConfig, Subscriber
-from digest.text import MAX_NGRAM, ngrams, stem, stems, words
+from digest.text import MAX_NGRAM, content_words, ngrams, stem, stems, words
 from digest.types import Paper
 
 TITLE_EVIDENCE = 1.0
@@ -110,15 +110,19 @@ def concept(text: str) -> Concept | None:
     return Concept(text, keys, tuple(ngrams(tokens)), tuple(dict.fromkeys(tokens)))
 
 
-def _fields(paper: Paper) -> tuple[list[str], list[str], list[str]]:
-    title = list(ngrams(stems(paper.title)))
-    abstract = list(ngrams(stems(paper.abstract)))
+def _fields(
+    paper: Paper, surface: dict[str, Counter[str]]
+) -> tuple[list[str], list[str], list[str]]:
+    """The terms of a paper's title, abstract and ai_keywords; notes which word each stem was."""
+    out = []
+    for text in (paper.title, paper.abstract):
+        found = content_words(text)
+        tokens = [stem(w) for w in found]
+        for s, w in zip(tokens, found, strict=True):
+            surface.setdefault(s, Counter())[w] += 1
+        out.append(list(ngrams(tokens)))
     keywords = [t for k in paper.ai_keywords for t in ngrams(stems(k))]
-    return title, abstract, keywords
-
-
-def _identity(terms: list[str]) -> list[str]:
-    return terms
+    return out[0], out[1], keywords
 
 
 class Space:
@@ -127,41 +131,41 @@ class Space:
     def __init__(self, corpus: Sequence[Paper]) -> None:
         self.papers = list(corpus)
         self.row = {p.id: i for i, p in enumerate(self.papers)}
-        fields = [_fields(p) for p in self.papers]
-        self.vectorizer = TfidfVectorizer(
-            analyzer=_identity, sublinear_tf=True, norm="l2", dtype=np.float32
-        )
-        docs = [t + t + a + k for t, a, k in fields]
-        if any(docs):
-            self.matrix = self.vectorizer.fit_transform(docs).tocsr()
-            self.vocabulary: dict[str, int] = dict(self.vectorizer.vocabulary_)
-            self.idf = self.vectorizer.idf_
-        else:
-            self.matrix, self.vocabulary, self.idf = sp.csr_matrix((len(docs), 0)), {}, np.zeros(0)
-        self.terms = sorted(self.vocabulary, key=self.vocabulary.__getitem__)
-        self.df = np.bincount(self.matrix.indices, minlength=len(self.terms))
-        self.title = self._counts([t for t, _, _ in fields])
-        self.abstract = self._counts([a for _, a, _ in fields])
-        self.keywords = self._counts([k for _, _, k in fields])
-        self._surface = self._surface_forms()
-
-    def _counts(self, docs: list[list[str]]) -> sp.csc_matrix:
-        rows, cols, vals = [], [], []
-        for i, terms in enumerate(docs):
-            for term, n in Counter(terms).items():
-                if (j := self.vocabulary.get(term)) is not None:
+        surface: dict[str, Counter[str]] = {}
+        fields = [_fields(p, surface) for p in self.papers]
+        self._surface = {s: c.most_common(1)[0][0] for s, c in surface.items()}
+        # one pass over the terms: per-field counts, columns in alphabetical order of terms
+        vocabulary: dict[str, int] = {}
+        triples: list[tuple[list[int], list[int], list[int]]] = [([], [], []) for _ in range(3)]
+        for i, doc in enumerate(fields):
+            for terms, (rows, cols, vals) in zip(doc, triples, strict=True):
+                for term, n in Counter(terms).items():
                     rows.append(i)
-                    cols.append(j)
+                    cols.append(vocabulary.setdefault(term, len(vocabulary)))
                     vals.append(n)
-        shape = (len(docs), len(self.vocabulary))
-        return sp.csc_matrix((vals, (rows, cols)), shape=shape, dtype=np.float32)
-
-    def _surface_forms(self) -> dict[str, str]:
-        seen: dict[str, Counter[str]] = {}
-        for p in self.papers:
-            for w in words(f"{p.title} {p.abstract}"):
-                seen.setdefault(stem(w), Counter())[w] += 1
-        return {s: c.most_common(1)[0][0] for s, c in seen.items()}
+        self.terms = sorted(vocabulary)
+        order = np.empty(len(vocabulary), dtype=np.int64)
+        order[[vocabulary[t] for t in self.terms]] = np.arange(len(vocabulary))
+        self.vocabulary = {t: j for j, t in enumerate(self.terms)}
+        shape = (len(fields), len(self.terms))
+        self.title, self.abstract, self.keywords = (
+            sp.csc_matrix(
+                (vals, (rows, order[cols] if cols else cols)), shape=shape, dtype=np.float32
+            )
+            for rows, cols, vals in triples
+        )
+        self.transformer = TfidfTransformer(sublinear_tf=True, norm="l2")
+        if self.terms:
+            counts = sp.csr_matrix(2 * self.title + self.abstract + self.keywords)
+            self.matrix = sp.csr_matrix(self.transformer.fit_transform(counts), dtype=np.float32)
+            self.idf = self.transformer.idf_
+        else:
+            self.matrix, self.idf = sp.csr_matrix(shape, dtype=np.float32), np.zeros(0)
+        self.df = np.bincount(self.matrix.indices, minlength=len(self.terms))
+        # terms fit to show as "related": single words found in a few papers at least
+        self.shown = np.array([" " not in t for t in self.terms], dtype=bool) & (
+            self.df >= RELATED_MIN_DF
+        )
 
     def describe(self, term: str) -> str:
         """A term as a reader would write it: the most frequent word behind each stem."""
@@ -169,9 +173,15 @@ class Space:
 
     def vector(self, terms: Sequence[str]) -> sp.csr_matrix:
         """The unit TF-IDF vector of some terms (terms unknown to the corpus are ignored)."""
-        if not self.vocabulary:
-            return sp.csr_matrix((1, 0), dtype=np.float32)
-        return normalize(self.vectorizer.transform([list(terms)]))
+        counts = Counter(j for t in terms if (j := self.vocabulary.get(t)) is not None)
+        row = sp.csr_matrix(
+            (list(counts.values()), ([0] * len(counts), list(counts.keys()))),
+            shape=(1, len(self.terms)),
+            dtype=np.float32,
+        )
+        if not counts:
+            return row
+        return normalize(sp.csr_matrix(self.transformer.transform(row), dtype=np.float32))
 
     def _column(self, m: sp.csc_matrix, term: str) -> np.ndarray:
         j = self.vocabulary.get(term)
@@ -234,10 +244,11 @@ def _name(name: str) -> str:
 
 
 def _similarities(
-    space: Space, concepts: list[Concept], liked: Sequence[str]
+    space: Space, concepts: list[Concept], liked: Sequence[str], rows: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, sp.csr_matrix]:
-    """Per corpus paper: relative similarity (for inclusion) and the widened one (for ordering),
-    and the widened profile vector (for reasons)."""
+    """For the given corpus rows: relative similarity (for inclusion) and the widened one (for
+    ordering); and the widened profile vector (for reasons). Only the rows asked for and the
+    on-topic papers are compared with the profile."""
     n_terms = space.matrix.shape[1]
     profile = sp.csr_matrix((1, n_terms), dtype=np.float32)
     for c in concepts:
@@ -252,14 +263,16 @@ def _similarities(
     for c in concepts:
         on_topic |= space.in_title(c)
     on_topic[liked_rows] = True
-    cosine = (space.matrix @ profile.T).toarray().ravel()
-    if not on_topic.any() or profile.nnz == 0:
-        return np.ones(len(cosine)), cosine, profile
-    reference = float(np.median(cosine[on_topic])) or 1.0
-    centroid = normalize(np.asarray(space.matrix[on_topic].mean(axis=0)))
+    topic_rows = np.flatnonzero(on_topic)
+    cosine = (space.matrix[rows] @ profile.T).toarray().ravel()
+    if not len(topic_rows) or profile.nnz == 0:
+        return np.ones(len(rows)), cosine, profile
+    topic = space.matrix[topic_rows]
+    reference = float(np.median((topic @ profile.T).toarray())) or 1.0
+    centroid = normalize(np.asarray(topic.mean(axis=0)))
     widened = normalize(profile + FEEDBACK * sp.csr_matrix(centroid))
-    wide = (space.matrix @ widened.T).toarray().ravel()
-    wide_reference = float(np.median(wide[on_topic])) or 1.0
+    wide = (space.matrix[rows] @ widened.T).toarray().ravel()
+    wide_reference = float(np.median((topic @ widened.T).toarray())) or 1.0
     return cosine / reference, wide / wide_reference, widened
 
 
@@ -286,8 +299,7 @@ def rank(space: Space, candidates: Sequence[Paper], profile: Profile) -> list[Ra
     for c in excluded:
         blocked |= space.evidence(c)[rows] >= THRESHOLD
 
-    relative, ordering, profile_vec = _similarities(space, concepts, profile.liked)
-    relative, ordering = relative[rows], ordering[rows]
+    relative, ordering, profile_vec = _similarities(space, concepts, profile.liked, rows)
     eligible = (evidence >= profile.threshold) & ((relative >= MIN_RELATIVE) | by_author) & ~blocked
     trend = np.array([_trend(p) for p in papers])
     score = evidence + np.minimum(ordering, MAX_RELATIVE) + eligible * profile.trend_weight * trend
@@ -296,6 +308,7 @@ def rank(space: Space, candidates: Sequence[Paper], profile: Profile) -> list[Ra
     order = sorted(range(len(papers)), key=lambda i: (-round(float(score[i]), 9), papers[i].id))
     included = set([i for i in order if eligible[i]][: profile.max_items])
     own_terms = {t for c in concepts for t in c.terms}
+    related = _related(space, rows, profile_vec, own_terms)
     return [
         Ranked(
             paper=papers[i],
@@ -306,7 +319,7 @@ def rank(space: Space, candidates: Sequence[Paper], profile: Profile) -> list[Ra
             matched=_matched(
                 papers[i], concepts, presence[:, i], followed if by_author[i] else set()
             ),
-            related=_related(space, rows[i], profile_vec, own_terms),
+            related=related[i],
         )
         for i in order
     ]
@@ -329,20 +342,23 @@ def _matched(
 
 
 def _related(
-    space: Space, row: int, profile: sp.csr_matrix, own_terms: set[str]
-) -> tuple[str, ...]:
-    """The terms, other than the keywords, that add most to the paper's similarity."""
+    space: Space, rows: np.ndarray, profile: sp.csr_matrix, own_terms: set[str]
+) -> list[tuple[str, ...]]:
+    """Per row: the terms, other than the keywords, that add most to its similarity (single
+    words found in at least RELATED_MIN_DF papers)."""
     if not profile.nnz:
-        return ()
-    shared = space.matrix[row].multiply(profile).tocoo()
-    out: list[str] = []
-    for _, j in sorted(zip(shared.data, shared.col, strict=True), key=lambda x: (-x[0], x[1])):
-        term = space.terms[j]
-        if term not in own_terms and " " not in term and space.df[j] >= RELATED_MIN_DF:
-            out.append(space.describe(term))
-        if len(out) == RELATED:
-            break
-    return tuple(out)
+        return [() for _ in rows]
+    allowed = space.shown.copy()
+    allowed[[space.vocabulary[t] for t in own_terms if t in space.vocabulary]] = False
+    weights = sp.csr_matrix(profile.multiply(allowed.reshape(1, -1)))
+    shared = sp.csr_matrix(space.matrix[rows].multiply(weights))
+    out = []
+    for i in range(len(rows)):
+        lo, hi = shared.indptr[i], shared.indptr[i + 1]
+        values, cols = shared.data[lo:hi], shared.indices[lo:hi]
+        top = np.lexsort((cols, -values))[:RELATED]
+        out.append(tuple(space.describe(space.terms[j]) for j in cols[top]))
+    return out
 
 
 def profile_of(subscriber: Subscriber, settings: RankingConfig) -> Profile:

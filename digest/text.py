@@ -42,9 +42,14 @@ def stem(word: str) -> str:
     return str(_stemmer.stemWord(word))
 
 
+def content_words(text: str) -> list[str]:
+    """The words of a text that carry meaning (stop words and single letters dropped)."""
+    return [w for w in words(text) if w not in _STOP and (len(w) > 1 or w.isdigit())]
+
+
 def stems(text: str) -> list[str]:
-    """The stems of a text's content words, in order (stop words dropped)."""
-    return [stem(w) for w in words(text) if w not in _STOP and (len(w) > 1 or w.isdigit())]
+    """The stems of a text's content words, in order."""
+    return [stem(w) for w in content_words(text)]
 
 
 def ngrams(tokens: list[str], n_max: int = MAX_NGRAM) -> Iterable[str]:

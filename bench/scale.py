@@ -1,0 +1,221 @@
+"""Scale: `digest run` for many readers over a large history, to the outbox, end to end.
+
+Builds a scenario in a temporary folder, then runs the real CLI as a subprocess and prints a
+table: wall time, peak RSS, digests per second, the marginal cost of one more digest beside one
+MJML compile, and SMTP messages per second on one reused connection versus one per message.
+
+- history: N papers stored with first-seen times spread over the last 90 days;
+- new: M papers served as one HF Daily Papers day by an HTTP server on 127.0.0.1 (fetched by
+  the run itself);
+- readers: R subscriber files with 2-4 keywords each.
+
+Papers are recombined from real text (the HF archive in ../shared/data/hf when present, else the
+bundled listing snapshots): titles and abstracts are made of real sentences and phrases, shuffled,
+with fresh ids. Readers' keywords are drawn from the real HF ai_keywords / frequent title phrases.
+
+    python bench/scale.py [--history 100000] [--new 1000] [--readers 10000] [--smtp 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from digest.render import Renderer  # noqa: E402
+from digest.sources.listing import parse_listing  # noqa: E402
+from digest.store import Store  # noqa: E402
+from digest.types import Paper  # noqa: E402
+
+NOW = datetime(2026, 8, 10, 7, 0, tzinfo=UTC)  # a Monday
+ARCHIVE = ROOT.parent / "shared" / "data" / "hf" / "daily_papers_archive_2024-05-27_to_2025-12-31.jsonl.gz"
+
+
+def real_text() -> tuple[list[str], list[str], list[str]]:
+    """Titles, abstract sentences and keyword phrases from real papers."""
+    titles, sentences, keywords = [], [], []
+    if ARCHIVE.exists():
+        with gzip.open(ARCHIVE, "rt") as f:
+            for line in f:
+                for item in json.loads(line)["papers"]:
+                    p = item["paper"]
+                    titles.append(p["title"])
+                    sentences += [s.strip() + "." for s in p.get("summary", "").split(". ") if s.strip()]
+                    keywords += p.get("ai_keywords") or []
+    else:
+        for path in sorted((ROOT / "examples" / "listings").glob("*.txt")):
+            for p in parse_listing(path.read_text()).papers:
+                titles.append(p.title)
+                sentences += [s.strip() + "." for s in p.abstract.split(". ") if s.strip()]
+                keywords += [w for w in p.title.lower().split() if len(w) > 6]
+    return titles, sentences, sorted(set(keywords))
+
+
+def synthetic_paper(rng: random.Random, n: int, titles: list[str], sentences: list[str], prefix: str) -> Paper:
+    a, b = rng.choice(titles), rng.choice(titles)
+    title = " ".join(a.split()[: len(a.split()) // 2] + b.split()[len(b.split()) // 2 :])
+    abstract = " ".join(rng.choices(sentences, k=rng.randint(5, 9)))
+    pid = f"{prefix}{n:05d}"
+    return Paper(id=pid, title=title, abstract=abstract, arxiv_id=pid,
+                 url=f"https://huggingface.co/papers/{pid}", authors=("A. Author", "B. Author"),
+                 upvotes=rng.randint(0, 120))
+
+
+def hf_item(p: Paper) -> dict:
+    return {"paper": {"id": p.id, "title": p.title, "summary": p.abstract, "upvotes": p.upvotes,
+                      "authors": [{"name": a} for a in p.authors]}, "title": p.title}
+
+
+def serve(body: bytes) -> tuple[ThreadingHTTPServer, str]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            page = body if "p=0" in self.path and "date=2026-08-10" in self.path else b"[]"
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(page)))
+            self.end_headers()
+            self.wfile.write(page)
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    return httpd, f"http://127.0.0.1:{httpd.server_address[1]}/api/daily_papers"
+
+
+def build(folder: Path, history: int, new: int, readers: int, seed: int = 7) -> tuple[Path, ThreadingHTTPServer]:
+    rng = random.Random(seed)
+    titles, sentences, keywords = real_text()
+    started = time.perf_counter()
+    with Store(folder / "state" / "digest.sqlite3") as store:
+        batch: list[Paper] = []
+        for n in range(history):
+            batch.append(synthetic_paper(rng, n, titles, sentences, "2601."))
+            if len(batch) == 5000 or n == history - 1:
+                day = NOW - timedelta(days=1 + 89 * n / max(history, 1))
+                store.add_batch("history", batch, day)
+                batch = []
+    fresh = [synthetic_paper(rng, n, titles, sentences, "2608.") for n in range(new)]
+    httpd, url = serve(json.dumps([hf_item(p) for p in fresh]).encode())
+    subs = folder / "subscribers"
+    subs.mkdir()
+    for r in range(readers):
+        picked = rng.sample(keywords, rng.randint(2, 4))
+        (subs / f"r{r:05d}.yaml").write_text(yaml.safe_dump(
+            {"name": f"Reader {r}", "email": f"r{r}@example.org", "keywords": picked}))
+    (folder / "config.yaml").write_text(yaml.safe_dump({
+        "sources": [{"name": "hf", "type": "hf_daily", "url": url, "lookback_days": 1}],
+        "delivery": {"from": "Digest <digest@example.org>"},
+        "feeds": {"site_url": "https://digest.example.org/"},
+    }))
+    print(f"built: {history:,} stored, {new:,} new, {readers:,} readers in {time.perf_counter() - started:.1f} s",
+          file=sys.stderr)
+    return folder / "config.yaml", httpd
+
+
+def run_cli(config: Path) -> tuple[float, float, str]:
+    """Wall seconds, peak RSS in MB, and the summary line of one `digest run`."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    started = time.perf_counter()
+    result = subprocess.run([sys.executable, "-m", "digest", "--config", str(config), "run",
+                             "--now", NOW.isoformat()], capture_output=True, text=True,
+                            env={**os.environ, "DIGEST_SECRET": "bench"})
+    wall = time.perf_counter() - started
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    if result.returncode != 0:
+        raise SystemExit(f"digest run failed: {result.stderr[-2000:]}")
+    return wall, max(peak, before) / 1024, result.stdout.strip().splitlines()[-1]
+
+
+def mjml_compile_ms() -> float:
+    started = time.perf_counter()
+    for _ in range(5):
+        Renderer()
+    return (time.perf_counter() - started) / 5 * 1000
+
+
+def smtp_rates(messages: int) -> tuple[float, float] | None:
+    """Messages/s to a local aiosmtpd: one reused connection, and one connection per message."""
+    try:
+        sys.path.insert(0, str(ROOT / "tests"))
+        from smtpserver import Handler, start
+    except ImportError:
+        return None
+    from digest.config import SmtpConfig
+    from digest.deliver import Smtp
+
+    handler = Handler()
+    controller = start(handler)
+    try:
+        message = (ROOT / "tests" / "golden" / "alice-2025-10-03.eml").read_bytes()
+        cfg = SmtpConfig(host=controller.hostname, port=controller.port, security="none")
+        pooled = Smtp(cfg)
+        started = time.perf_counter()
+        for i in range(messages):
+            pooled.send("digest@example.org", f"r{i}@example.org", message, str(i))
+        pooled.close()
+        pooled_rate = messages / (time.perf_counter() - started)
+        started = time.perf_counter()
+        for i in range(messages // 4):
+            single = Smtp(cfg)
+            single.send("digest@example.org", f"r{i}@example.org", message, str(i))
+            single.close()
+        single_rate = (messages // 4) / (time.perf_counter() - started)
+        return pooled_rate, single_rate
+    finally:
+        controller.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--history", type=int, default=100_000)
+    parser.add_argument("--new", type=int, default=1_000)
+    parser.add_argument("--readers", type=int, default=10_000)
+    parser.add_argument("--smtp", type=int, default=2_000)
+    args = parser.parse_args()
+    rows = []
+    for readers in (max(args.readers // 10, 1), args.readers):
+        with tempfile.TemporaryDirectory() as tmp:
+            config, httpd = build(Path(tmp), args.history, args.new, readers)
+            try:
+                wall, rss, summary = run_cli(config)
+            finally:
+                httpd.shutdown()
+            digests = len(list((Path(tmp) / "outbox").glob("*.eml")))
+            rows.append((readers, wall, rss, digests, summary))
+    (r1, w1, _, d1, _), (r2, w2, rss2, d2, summary2) = rows
+    marginal = (w2 - w1) / max(d2 - d1, 1) * 1000
+    compile_ms = mjml_compile_ms()
+    print(f"| scenario | wall | peak RSS | digests | digests/s |")
+    print("| --- | --- | --- | --- | --- |")
+    for readers, wall, rss, digests, _ in rows:
+        print(f"| {args.history:,} stored + {args.new:,} new, {readers:,} readers | {wall:.1f} s | "
+              f"{rss:.0f} MB | {digests:,} | {digests / wall:.0f} |")
+    print(f"\nmarginal cost of one more digest: {marginal:.2f} ms; one MJML compile: {compile_ms:.1f} ms "
+          f"(ratio {marginal / compile_ms:.2f})")
+    print(f"last run: {summary2}")
+    rates = smtp_rates(args.smtp)
+    if rates:
+        print(f"SMTP to local aiosmtpd: {rates[0]:.0f} msg/s on one connection, {rates[1]:.0f} msg/s "
+              f"with one connection per message")
+
+
+if __name__ == "__main__":
+    main()
