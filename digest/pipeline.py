@@ -421,7 +421,7 @@ def run(
     )
     warnings = [f"{p}: this reader is skipped" for p in problems] + warnings
     feeds = 0 if dry_run else write_feeds(config, store, subscribers, now)
-    report = RunReport(fetched, tuple(reports), tuple(warnings), fatal, feeds)
+    report = RunReport(fetched, tuple(reports), tuple(warnings), fatal, feeds, dry_run)
     if not dry_run:
         store.record_run(now, max(started, datetime.now(UTC)), report.summary())
     return report

@@ -127,6 +127,7 @@ class RunReport:
     warnings: tuple[str, ...] = ()
     fatal: str | None = None
     feeds_written: int = 0
+    dry_run: bool = False
 
     def count(self, status: str) -> int:
         return sum(1 for d in self.deliveries if d.status == status)
@@ -143,8 +144,10 @@ class RunReport:
             f"{self.count('deferred')} deferred",
             f"{self.count('failed')} failed",
         ]
-        if self.count("would-send"):
-            digests = [f"{self.count('would-send')} digests would be sent (dry run)"]
+        if self.dry_run:
+            n = self.count("would-send")
+            s = "s" if n != 1 else ""
+            return f"dry run, nothing fetched, sent or recorded: {n} digest{s} would be sent"
         return "; ".join(parts) + "; " + ", ".join(digests)
 
     @property

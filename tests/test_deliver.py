@@ -348,7 +348,10 @@ def test_dry_run_records_nothing(site, cli, tmp_path: Path) -> None:
     cli("fetch", "--now", NOW)
     db = tmp_path / "state" / "digest.sqlite3"
     result = cli("run", "--now", NOW, "--dry-run")
-    assert result.exit_code == 0 and "6 digests would be sent (dry run)" in result.output
+    assert (
+        result.exit_code == 0
+        and "dry run, nothing fetched, sent or recorded: 6 digests would be sent" in result.output
+    )
     assert not (tmp_path / "outbox").exists() and not (tmp_path / "public").exists()
     assert ledger(tmp_path) == {}
     assert not list(db.parent.glob("*.secret"))
