@@ -32,6 +32,7 @@ Measured in bench/ranking_quality.py; the figures are in the README.
 from __future__ import annotations
 
 import math
+from array import array
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -132,25 +133,34 @@ class Space:
         self.papers = list(corpus)
         self.row = {p.id: i for i, p in enumerate(self.papers)}
         surface: dict[str, Counter[str]] = {}
-        fields = [_fields(p, surface) for p in self.papers]
-        self._surface = {s: c.most_common(1)[0][0] for s, c in surface.items()}
-        # one pass over the terms: per-field counts, columns in alphabetical order of terms
+        # one pass over the papers: per-field term counts in compact arrays (a paper's terms are
+        # dropped as soon as they are counted); columns end in alphabetical order of terms
         vocabulary: dict[str, int] = {}
-        triples: list[tuple[list[int], list[int], list[int]]] = [([], [], []) for _ in range(3)]
-        for i, doc in enumerate(fields):
-            for terms, (rows, cols, vals) in zip(doc, triples, strict=True):
-                for term, n in Counter(terms).items():
-                    rows.append(i)
-                    cols.append(vocabulary.setdefault(term, len(vocabulary)))
-                    vals.append(n)
+        triples = [(array("q"), array("q"), array("f")) for _ in range(3)]
+        for i, paper in enumerate(self.papers):
+            for terms, (rows, cols, vals) in zip(_fields(paper, surface), triples, strict=True):
+                counted = Counter(terms)
+                rows.extend([i] * len(counted))
+                cols.extend([vocabulary.setdefault(t, len(vocabulary)) for t in counted])
+                vals.extend(counted.values())
+        self._surface = {s: c.most_common(1)[0][0] for s, c in surface.items()}
         self.terms = sorted(vocabulary)
         order = np.empty(len(vocabulary), dtype=np.int64)
         order[[vocabulary[t] for t in self.terms]] = np.arange(len(vocabulary))
+        del vocabulary
         self.vocabulary = {t: j for j, t in enumerate(self.terms)}
-        shape = (len(fields), len(self.terms))
+        shape = (len(self.papers), len(self.terms))
         self.title, self.abstract, self.keywords = (
             sp.csc_matrix(
-                (vals, (rows, order[cols] if cols else cols)), shape=shape, dtype=np.float32
+                (
+                    np.frombuffer(vals, dtype=np.float32),
+                    (
+                        np.frombuffer(rows, dtype=np.int64),
+                        order[np.frombuffer(cols, dtype=np.int64)],
+                    ),
+                ),
+                shape=shape,
+                dtype=np.float32,
             )
             for rows, cols, vals in triples
         )
