@@ -44,7 +44,13 @@ from digest.store import Store  # noqa: E402
 from digest.types import Paper  # noqa: E402
 
 NOW = datetime(2026, 8, 10, 7, 0, tzinfo=UTC)  # a Monday
-ARCHIVE = ROOT.parent / "shared" / "data" / "hf" / "daily_papers_archive_2024-05-27_to_2025-12-31.jsonl.gz"
+ARCHIVE = (
+    ROOT.parent
+    / "shared"
+    / "data"
+    / "hf"
+    / "daily_papers_archive_2024-05-27_to_2025-12-31.jsonl.gz"
+)
 
 
 def real_text() -> tuple[list[str], list[str], list[str]]:
@@ -56,7 +62,9 @@ def real_text() -> tuple[list[str], list[str], list[str]]:
                 for item in json.loads(line)["papers"]:
                     p = item["paper"]
                     titles.append(p["title"])
-                    sentences += [s.strip() + "." for s in p.get("summary", "").split(". ") if s.strip()]
+                    sentences += [
+                        s.strip() + "." for s in p.get("summary", "").split(". ") if s.strip()
+                    ]
                     keywords += p.get("ai_keywords") or []
     else:
         for path in sorted((ROOT / "examples" / "listings").glob("*.txt")):
@@ -67,19 +75,35 @@ def real_text() -> tuple[list[str], list[str], list[str]]:
     return titles, sentences, sorted(set(keywords))
 
 
-def synthetic_paper(rng: random.Random, n: int, titles: list[str], sentences: list[str], prefix: str) -> Paper:
+def synthetic_paper(
+    rng: random.Random, n: int, titles: list[str], sentences: list[str], prefix: str
+) -> Paper:
     a, b = rng.choice(titles), rng.choice(titles)
     title = " ".join(a.split()[: len(a.split()) // 2] + b.split()[len(b.split()) // 2 :])
     abstract = " ".join(rng.choices(sentences, k=rng.randint(5, 9)))
     pid = f"{prefix}{n:05d}"
-    return Paper(id=pid, title=title, abstract=abstract, arxiv_id=pid,
-                 url=f"https://huggingface.co/papers/{pid}", authors=("A. Author", "B. Author"),
-                 upvotes=rng.randint(0, 120))
+    return Paper(
+        id=pid,
+        title=title,
+        abstract=abstract,
+        arxiv_id=pid,
+        url=f"https://huggingface.co/papers/{pid}",
+        authors=("A. Author", "B. Author"),
+        upvotes=rng.randint(0, 120),
+    )
 
 
 def hf_item(p: Paper) -> dict:
-    return {"paper": {"id": p.id, "title": p.title, "summary": p.abstract, "upvotes": p.upvotes,
-                      "authors": [{"name": a} for a in p.authors]}, "title": p.title}
+    return {
+        "paper": {
+            "id": p.id,
+            "title": p.title,
+            "summary": p.abstract,
+            "upvotes": p.upvotes,
+            "authors": [{"name": a} for a in p.authors],
+        },
+        "title": p.title,
+    }
 
 
 def serve(body: bytes) -> tuple[ThreadingHTTPServer, str]:
@@ -100,7 +124,9 @@ def serve(body: bytes) -> tuple[ThreadingHTTPServer, str]:
     return httpd, f"http://127.0.0.1:{httpd.server_address[1]}/api/daily_papers"
 
 
-def build(folder: Path, history: int, new: int, readers: int, seed: int = 7) -> tuple[Path, ThreadingHTTPServer]:
+def build(
+    folder: Path, history: int, new: int, readers: int, seed: int = 7
+) -> tuple[Path, ThreadingHTTPServer]:
     rng = random.Random(seed)
     titles, sentences, keywords = real_text()
     started = time.perf_counter()
@@ -118,15 +144,24 @@ def build(folder: Path, history: int, new: int, readers: int, seed: int = 7) -> 
     subs.mkdir()
     for r in range(readers):
         picked = rng.sample(keywords, rng.randint(2, 4))
-        (subs / f"r{r:05d}.yaml").write_text(yaml.safe_dump(
-            {"name": f"Reader {r}", "email": f"r{r}@example.org", "keywords": picked}))
-    (folder / "config.yaml").write_text(yaml.safe_dump({
-        "sources": [{"name": "hf", "type": "hf_daily", "url": url, "lookback_days": 1}],
-        "delivery": {"from": "Digest <digest@example.org>"},
-        "feeds": {"site_url": "https://digest.example.org/"},
-    }))
-    print(f"built: {history:,} stored, {new:,} new, {readers:,} readers in {time.perf_counter() - started:.1f} s",
-          file=sys.stderr)
+        (subs / f"r{r:05d}.yaml").write_text(
+            yaml.safe_dump(
+                {"name": f"Reader {r}", "email": f"r{r}@example.org", "keywords": picked}
+            )
+        )
+    (folder / "config.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "sources": [{"name": "hf", "type": "hf_daily", "url": url, "lookback_days": 1}],
+                "delivery": {"from": "Digest <digest@example.org>"},
+                "feeds": {"site_url": "https://digest.example.org/"},
+            }
+        )
+    )
+    print(
+        f"built: {history:,} stored, {new:,} new, {readers:,} readers in {time.perf_counter() - started:.1f} s",
+        file=sys.stderr,
+    )
     return folder / "config.yaml", httpd
 
 
@@ -134,9 +169,12 @@ def run_cli(config: Path) -> tuple[float, float, str]:
     """Wall seconds, peak RSS in MB, and the summary line of one `digest run`."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     started = time.perf_counter()
-    result = subprocess.run([sys.executable, "-m", "digest", "--config", str(config), "run",
-                             "--now", NOW.isoformat()], capture_output=True, text=True,
-                            env={**os.environ, "DIGEST_SECRET": "bench"})
+    result = subprocess.run(
+        [sys.executable, "-m", "digest", "--config", str(config), "run", "--now", NOW.isoformat()],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "DIGEST_SECRET": "bench"},
+    )
     wall = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     if result.returncode != 0:
@@ -206,15 +244,21 @@ def main() -> None:
     print(f"| scenario | wall | peak RSS | digests | digests/s |")
     print("| --- | --- | --- | --- | --- |")
     for readers, wall, rss, digests, _ in rows:
-        print(f"| {args.history:,} stored + {args.new:,} new, {readers:,} readers | {wall:.1f} s | "
-              f"{rss:.0f} MB | {digests:,} | {digests / wall:.0f} |")
-    print(f"\nmarginal cost of one more digest: {marginal:.2f} ms; one MJML compile: {compile_ms:.1f} ms "
-          f"(ratio {marginal / compile_ms:.2f})")
+        print(
+            f"| {args.history:,} stored + {args.new:,} new, {readers:,} readers | {wall:.1f} s | "
+            f"{rss:.0f} MB | {digests:,} | {digests / wall:.0f} |"
+        )
+    print(
+        f"\nmarginal cost of one more digest: {marginal:.2f} ms; one MJML compile: {compile_ms:.1f} ms "
+        f"(ratio {marginal / compile_ms:.2f})"
+    )
     print(f"last run: {summary2}")
     rates = smtp_rates(args.smtp)
     if rates:
-        print(f"SMTP to local aiosmtpd: {rates[0]:.0f} msg/s on one connection, {rates[1]:.0f} msg/s "
-              f"with one connection per message")
+        print(
+            f"SMTP to local aiosmtpd: {rates[0]:.0f} msg/s on one connection, {rates[1]:.0f} msg/s "
+            f"with one connection per message"
+        )
 
 
 if __name__ == "__main__":
