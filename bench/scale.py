@@ -238,10 +238,10 @@ def main() -> None:
                 httpd.shutdown()
             digests = len(list((Path(tmp) / "outbox").glob("*.eml")))
             rows.append((readers, wall, rss, digests, summary))
-    (r1, w1, _, d1, _), (r2, w2, rss2, d2, summary2) = rows
+    (_, w1, _, d1, _), (_, w2, _, d2, summary2) = rows
     marginal = (w2 - w1) / max(d2 - d1, 1) * 1000
     compile_ms = mjml_compile_ms()
-    print(f"| scenario | wall | peak RSS | digests | digests/s |")
+    print("| scenario | wall | peak RSS | digests | digests/s |")
     print("| --- | --- | --- | --- | --- |")
     for readers, wall, rss, digests, _ in rows:
         print(
