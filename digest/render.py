@@ -14,7 +14,7 @@ and the subject and other header values are stripped of CR, LF and NUL.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -98,7 +98,6 @@ class Headers:
     message_id: str
     list_id: str = ""
     unsubscribe: tuple[str, ...] = ()  # URLs for List-Unsubscribe: https:// and/or mailto:
-    extra: dict[str, str] = field(default_factory=dict)
 
 
 def header_safe(value: str) -> str:
@@ -245,8 +244,6 @@ def to_message(rendered: Rendered, headers: Headers) -> EmailMessage:
         msg["List-Unsubscribe"] = ", ".join(f"<{header_safe(u)}>" for u in headers.unsubscribe)
         if any(u.startswith("https://") for u in headers.unsubscribe):
             msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    for name, value in headers.extra.items():
-        msg[name] = header_safe(value)
     msg.set_content(rendered.text, subtype="plain", charset="utf-8", cte="quoted-printable")
     msg.add_alternative(rendered.html, subtype="html", charset="utf-8", cte="quoted-printable")
     msg.policy = POLICY  # headers are written at serialisation: up to 998 characters, unfolded
