@@ -4,7 +4,8 @@ Builds a scenario in a temporary folder, then runs the real CLI as a subprocess 
 table: wall time, peak RSS, digests per second, the marginal cost of one more digest beside one
 MJML compile, and SMTP messages per second on one reused connection versus one per message.
 
-- history: N papers stored with first-seen times spread over the last 90 days;
+- history: N papers stored with first-seen times spread from 90 to 8 days ago (older than the
+  readers' 7-day window: they shape the TF-IDF space, the new papers are the candidates);
 - new: M papers served as one HF Daily Papers day by an HTTP server on 127.0.0.1 (fetched by
   the run itself);
 - readers: R subscriber files with 2-4 keywords each.
@@ -135,7 +136,7 @@ def build(
         for n in range(history):
             batch.append(synthetic_paper(rng, n, titles, sentences, "2601."))
             if len(batch) == 5000 or n == history - 1:
-                day = NOW - timedelta(days=1 + 89 * n / max(history, 1))
+                day = NOW - timedelta(days=8 + 82 * n / max(history, 1))
                 store.add_batch("history", batch, day)
                 batch = []
     fresh = [synthetic_paper(rng, n, titles, sentences, "2608.") for n in range(new)]

@@ -146,6 +146,7 @@ class RankingConfig(_Model):
 
     window_days: int = Field(7, ge=1, le=365)
     corpus_days: int = Field(90, ge=1, le=3650)
+    corpus_max: int = Field(20_000, ge=100)
     threshold: float = Field(0.5, gt=0, le=1)
     trend_weight: float = Field(0.25, ge=0, le=1)
 

@@ -99,8 +99,10 @@ def window_start(config: Config, subscriber: Subscriber, now: datetime) -> datet
 
 
 def build_space(config: Config, store: Store, now: datetime) -> Space:
-    """The TF-IDF space of the stored corpus (papers first seen in `corpus_days` up to now)."""
-    return Space(store.papers(since=now - timedelta(days=config.ranking.corpus_days), until=now))
+    """The TF-IDF space of the stored corpus: the newest `corpus_max` papers first seen in the
+    `corpus_days` up to now (readers' candidates are the newest, so they are always in it)."""
+    since = now - timedelta(days=config.ranking.corpus_days)
+    return Space(store.papers(since=since, until=now, newest=config.ranking.corpus_max))
 
 
 def rank_subscriber(

@@ -164,14 +164,18 @@ class Space:
             )
             for rows, cols, vals in triples
         )
-        self.transformer = TfidfTransformer(sublinear_tf=True, norm="l2")
+        transformer = TfidfTransformer(sublinear_tf=True, norm="l2")
         if self.terms:
             counts = sp.csr_matrix(2 * self.title + self.abstract + self.keywords)
-            self.matrix = sp.csr_matrix(self.transformer.fit_transform(counts), dtype=np.float32)
-            self.idf = self.transformer.idf_
+            self.matrix = sp.csr_matrix(transformer.fit_transform(counts), dtype=np.float32)
+            self.idf = transformer.idf_
         else:
             self.matrix, self.idf = sp.csr_matrix(shape, dtype=np.float32), np.zeros(0)
         self.df = np.bincount(self.matrix.indices, minlength=len(self.terms))
+        # per keyword, shared by the readers of a run who have it
+        self._vectors: dict[tuple[str, ...], sp.csr_matrix] = {}
+        self._evidence: dict[Concept, tuple[np.ndarray, np.ndarray]] = {}
+        self._titled: dict[Concept, np.ndarray] = {}
         # terms fit to show as "related": single words found in a few papers at least
         self.shown = np.array([" " not in t for t in self.terms], dtype=bool) & (
             self.df >= RELATED_MIN_DF
@@ -183,15 +187,20 @@ class Space:
 
     def vector(self, terms: Sequence[str]) -> sp.csr_matrix:
         """The unit TF-IDF vector of some terms (terms unknown to the corpus are ignored)."""
-        counts = Counter(j for t in terms if (j := self.vocabulary.get(t)) is not None)
-        row = sp.csr_matrix(
-            (list(counts.values()), ([0] * len(counts), list(counts.keys()))),
-            shape=(1, len(self.terms)),
-            dtype=np.float32,
-        )
-        if not counts:
-            return row
-        return normalize(sp.csr_matrix(self.transformer.transform(row), dtype=np.float32))
+        key = tuple(terms)
+        if key not in self._vectors:
+            counts = Counter(j for t in terms if (j := self.vocabulary.get(t)) is not None)
+            cols = np.array(sorted(counts), dtype=np.int64)
+            # what TfidfTransformer(sublinear_tf=True, norm="l2") does to one row
+            weights = (1.0 + np.log([counts[j] for j in cols])) * self.idf[cols]
+            self._vectors[key] = normalize(
+                sp.csr_matrix(
+                    (weights, (np.zeros(len(cols)), cols)),
+                    shape=(1, len(self.terms)),
+                    dtype=np.float32,
+                )
+            )
+        return self._vectors[key]
 
     def _column(self, m: sp.csc_matrix, term: str) -> np.ndarray:
         j = self.vocabulary.get(term)
@@ -200,7 +209,18 @@ class Space:
         return np.asarray(m[:, j].toarray()).ravel()
 
     def evidence(self, c: Concept) -> np.ndarray:
-        """Per corpus paper: the evidence (0..1) that it is about this concept."""
+        """Per corpus paper: the evidence (0..1) that it is about this concept (kept sparse
+        between readers who share the keyword)."""
+        if c not in self._evidence:
+            dense = self._evidence_of(c)
+            where = np.flatnonzero(dense)
+            self._evidence[c] = (where, dense[where])
+        out = np.zeros(len(self.papers), dtype=np.float64)
+        where, values = self._evidence[c]
+        out[where] = values
+        return out
+
+    def _evidence_of(self, c: Concept) -> np.ndarray:
 
         def least(m: sp.csc_matrix) -> np.ndarray:
             return np.asarray(np.min([self._column(m, k) for k in c.keys], axis=0))
@@ -222,8 +242,11 @@ class Space:
         return np.asarray(np.maximum.reduce(parts), dtype=np.float64)
 
     def in_title(self, c: Concept) -> np.ndarray:
-        """Per corpus paper: whether the concept is in its title."""
-        return np.asarray(np.min([self._column(self.title, k) for k in c.keys], axis=0) > 0)
+        """The corpus rows whose title holds the concept."""
+        if c not in self._titled:
+            found = np.min([self._column(self.title, k) for k in c.keys], axis=0) > 0
+            self._titled[c] = np.flatnonzero(found)
+        return self._titled[c]
 
     def matches(self, text: str) -> int:
         """How many papers of the corpus hold this keyword at all (for `digest check`)."""
@@ -271,7 +294,7 @@ def _similarities(
     profile = normalize(profile)
     on_topic = np.zeros(len(space.papers), dtype=bool)
     for c in concepts:
-        on_topic |= space.in_title(c)
+        on_topic[space.in_title(c)] = True
     on_topic[liked_rows] = True
     topic_rows = np.flatnonzero(on_topic)
     cosine = (space.matrix[rows] @ profile.T).toarray().ravel()

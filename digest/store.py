@@ -292,15 +292,22 @@ class Store:
         return StoreResult(**counts)
 
     def papers(
-        self, *, since: datetime | None = None, until: datetime | None = None
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        newest: int | None = None,
     ) -> list[Paper]:
-        """Stored papers first seen in [since, until], oldest first."""
-        query, args = "SELECT * FROM papers WHERE 1", list[str]()
+        """Stored papers first seen in [since, until] (only the `newest` ones), oldest first."""
+        query, args = "SELECT * FROM papers WHERE 1", list[str | int]()
         if since is not None:
             query, args = query + " AND first_seen >= ?", [*args, iso(since)]
         if until is not None:
             query, args = query + " AND first_seen <= ?", [*args, iso(until)]
-        return [_paper(r) for r in self.db.execute(query + " ORDER BY first_seen, pk", args)]
+        query += " ORDER BY first_seen DESC, pk DESC"
+        if newest is not None:
+            query, args = query + " LIMIT ?", [*args, newest]
+        return [_paper(r) for r in self.db.execute(query, args)][::-1]
 
     def paper(self, paper_id: str) -> Paper | None:
         """One stored paper by canonical id."""
