@@ -112,6 +112,7 @@ def rank_subscriber(
     subscriber: Subscriber,
     now: datetime,
     windows: dict[datetime, list[Paper]] | None = None,
+    included_only: bool = False,
 ) -> list[Ranked]:
     """A subscriber's candidates, ranked: the stored papers first seen in their window up to now,
     less those already sent to them or in a digest on its way. `windows` keeps each window's
@@ -122,7 +123,9 @@ def rank_subscriber(
         windows[since] = store.papers(since=since, until=now)
     taken = store.taken_papers(subscriber.id)
     candidates = [p for p in windows[since] if p.id not in taken]
-    return rank(space, candidates, profile_of(subscriber, config.ranking))
+    return rank(
+        space, candidates, profile_of(subscriber, config.ranking), included_only=included_only
+    )
 
 
 def unsubscribe_links(config: Config, secret: bytes | None, subscriber_id: str) -> tuple[str, ...]:
@@ -329,8 +332,7 @@ def deliver(
             if sub.id in opted or not is_due(sub, now, tz) or store.digest(sub.id, period):
                 continue
             space = space or build_space(config, store, now)
-            ranked = rank_subscriber(config, space, store, sub, now, windows)
-            ranked = [r for r in ranked if r.included]
+            ranked = rank_subscriber(config, space, store, sub, now, windows, included_only=True)
             if not ranked:
                 continue
             items = tuple(item_of(r) for r in ranked)

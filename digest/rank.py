@@ -57,6 +57,7 @@ FEEDBACK = 0.5  # weight of the on-topic centroid in the ordering profile
 MAX_RELATIVE = 3.0  # relative similarity is capped for ordering
 TREND_WEIGHT = 0.25
 RELATED = 3  # related terms shown per paper
+EXPLAINED = 20  # the top papers of a ranking get related terms; the rest only matched keywords
 RELATED_MIN_DF = 3  # ... among those in at least 3 papers (not one paper's own acronym)
 
 
@@ -309,8 +310,11 @@ def _similarities(
     return cosine / reference, wide / wide_reference, widened
 
 
-def rank(space: Space, candidates: Sequence[Paper], profile: Profile) -> list[Ranked]:
-    """Every candidate of the space's corpus, best first, with evidence, inclusion and reasons.
+def rank(
+    space: Space, candidates: Sequence[Paper], profile: Profile, *, included_only: bool = False
+) -> list[Ranked]:
+    """Every candidate of the space's corpus (or only the included ones), best first, with
+    evidence, inclusion and reasons.
 
     Deterministic: ties break on the paper id. Candidates unknown to the space are left out.
     """
@@ -326,7 +330,9 @@ def rank(space: Space, candidates: Sequence[Paper], profile: Profile) -> list[Ra
     )
     evidence = 1.0 - np.prod(1.0 - presence, axis=0)
     followed = {_name(a) for a in profile.authors}
-    by_author = np.array([any(_name(a) in followed for a in p.authors) for p in papers])
+    by_author = np.array(
+        [bool(followed) and any(_name(a) in followed for a in p.authors) for p in papers]
+    )
     evidence = np.where(by_author, 1.0, evidence)
     blocked = np.zeros(len(rows), dtype=bool)
     for c in excluded:
@@ -340,8 +346,10 @@ def rank(space: Space, candidates: Sequence[Paper], profile: Profile) -> list[Ra
 
     order = sorted(range(len(papers)), key=lambda i: (-round(float(score[i]), 9), papers[i].id))
     included = set([i for i in order if eligible[i]][: profile.max_items])
+    # related terms for the papers a reader may look at: the digest and the next few
+    shown = sorted(set(order[: max(profile.max_items, EXPLAINED)]) | included)
     own_terms = {t for c in concepts for t in c.terms}
-    related = _related(space, rows, profile_vec, own_terms)
+    related = dict(zip(shown, _related(space, rows[shown], profile_vec, own_terms), strict=True))
     return [
         Ranked(
             paper=papers[i],
@@ -352,9 +360,10 @@ def rank(space: Space, candidates: Sequence[Paper], profile: Profile) -> list[Ra
             matched=_matched(
                 papers[i], concepts, presence[:, i], followed if by_author[i] else set()
             ),
-            related=related[i],
+            related=related.get(i, ()),
         )
         for i in order
+        if i in included or not included_only
     ]
 
 
@@ -367,7 +376,9 @@ def _matched(
     paper: Paper, concepts: list[Concept], presence: np.ndarray, followed: set[str]
 ) -> tuple[str, ...]:
     """A followed author, then the reader's keywords found in the paper, strongest first."""
-    found = [f"author: {a}" for a in paper.authors if _name(a) in followed][:1]
+    found = [f"author: {a}" for a in paper.authors if _name(a) in followed][:1] if followed else []
+    if not presence.any():
+        return tuple(found)
     for j in np.argsort(-presence, kind="stable"):
         if presence[j] > 0:
             found.append(concepts[j].text.strip())
