@@ -223,3 +223,12 @@ def test_rank_unknown_subscriber_and_check_warnings(cli, tmp_path: Path) -> None
         in result.stderr
     )
     assert "'quantization'" not in result.stderr
+
+
+def test_included_only_is_the_digest() -> None:
+    """rank(..., included_only=True), used by `digest run`, gives exactly the included papers."""
+    profile = Profile(keywords=("quantization", "reward model"), max_items=2)
+    everything = rank(Space(CORPUS), CORPUS, profile)
+    assert rank(Space(CORPUS), CORPUS, profile, included_only=True) == [
+        r for r in everything if r.included
+    ]
