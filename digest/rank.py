@@ -177,6 +177,8 @@ class Space:
         self._vectors: dict[tuple[str, ...], sp.csr_matrix] = {}
         self._evidence: dict[Concept, tuple[np.ndarray, np.ndarray]] = {}
         self._titled: dict[Concept, np.ndarray] = {}
+        self._rows_key: bytes = b""
+        self._rows = sp.csr_matrix((0, len(self.terms)), dtype=np.float32)
         # terms fit to show as "related": single words found in a few papers at least
         self.shown = np.array([" " not in t for t in self.terms], dtype=bool) & (
             self.df >= RELATED_MIN_DF
@@ -204,10 +206,21 @@ class Space:
         return self._vectors[key]
 
     def _column(self, m: sp.csc_matrix, term: str) -> np.ndarray:
+        """One term's counts over the corpus, read straight from the CSC arrays."""
+        out = np.zeros(m.shape[0], dtype=np.float32)
         j = self.vocabulary.get(term)
-        if j is None:
-            return np.zeros(m.shape[0], dtype=np.float32)
-        return np.asarray(m[:, j].toarray()).ravel()
+        if j is not None:
+            lo, hi = m.indptr[j], m.indptr[j + 1]
+            out[m.indices[lo:hi]] = m.data[lo:hi]
+        return out
+
+    def rows(self, rows: np.ndarray) -> sp.csr_matrix:
+        """The TF-IDF rows of these papers (the last set asked for is kept: readers of one run
+        mostly share their candidates)."""
+        key = rows.tobytes()
+        if self._rows_key != key:
+            self._rows_key, self._rows = key, sp.csr_matrix(self.matrix[rows])
+        return self._rows
 
     def evidence(self, c: Concept) -> np.ndarray:
         """Per corpus paper: the evidence (0..1) that it is about this concept (kept sparse
@@ -277,6 +290,12 @@ def _name(name: str) -> str:
     return " ".join(words(name))
 
 
+def _unit(v: sp.csr_matrix) -> sp.csr_matrix:
+    """A one-row sparse vector scaled to length 1 (unchanged when it is zero)."""
+    norm = float(np.sqrt(np.dot(v.data, v.data)))
+    return sp.csr_matrix(v / norm) if norm else v
+
+
 def _similarities(
     space: Space, concepts: list[Concept], liked: Sequence[str], rows: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, sp.csr_matrix]:
@@ -289,23 +308,22 @@ def _similarities(
         profile = profile + space.vector(c.terms)
     liked_rows = [space.row[i] for i in liked if i in space.row]
     if liked_rows:
-        profile = profile + sp.csr_matrix(
-            normalize(np.asarray(space.matrix[liked_rows].sum(axis=0)))
-        )
-    profile = normalize(profile)
+        profile = profile + _unit(sp.csr_matrix(space.matrix[liked_rows].sum(axis=0)))
+    profile = _unit(sp.csr_matrix(profile))
     on_topic = np.zeros(len(space.papers), dtype=bool)
     for c in concepts:
         on_topic[space.in_title(c)] = True
     on_topic[liked_rows] = True
     topic_rows = np.flatnonzero(on_topic)
-    cosine = (space.matrix[rows] @ profile.T).toarray().ravel()
+    candidates = space.rows(rows)
+    cosine = (candidates @ profile.T).toarray().ravel()
     if not len(topic_rows) or profile.nnz == 0:
         return np.ones(len(rows)), cosine, profile
-    topic = space.matrix[topic_rows]
+    topic = sp.csr_matrix(space.matrix[topic_rows])
     reference = float(np.median((topic @ profile.T).toarray())) or 1.0
-    centroid = normalize(np.asarray(topic.mean(axis=0)))
-    widened = normalize(profile + FEEDBACK * sp.csr_matrix(centroid))
-    wide = (space.matrix[rows] @ widened.T).toarray().ravel()
+    total = sp.csr_matrix(np.ones((1, len(topic_rows)), dtype=np.float32)) @ topic
+    widened = _unit(sp.csr_matrix(profile + FEEDBACK * _unit(sp.csr_matrix(total))))
+    wide = (candidates @ widened.T).toarray().ravel()
     wide_reference = float(np.median((topic @ widened.T).toarray())) or 1.0
     return cosine / reference, wide / wide_reference, widened
 
