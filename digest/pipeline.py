@@ -335,7 +335,7 @@ def deliver(
             ranked = rank_subscriber(config, space, store, sub, now, windows, included_only=True)
             if not ranked:
                 continue
-            items = tuple(item_of(r) for r in ranked)
+            items = included_items(ranked)
             if dry_run:
                 done(DeliveryReport(sub.id, period, "would-send", len(items)))
                 continue
