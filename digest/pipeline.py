@@ -31,12 +31,12 @@ from digest.errors import FetchError, RunError
 from digest.feeds import FeedEntry, build_feed, write_feed
 from digest.http import Http
 from digest.papers import dedupe, link
-from digest.rank import Ranked, Space, profile_of, quoted, rank
+from digest.rank import Ranked, Space, profile_of, quoted, rank_many
 from digest.render import DigestView, Headers, Item, Renderer, item_of, summary, to_message
 from digest.sources import make_source
 from digest.store import Store
 from digest.tokens import load_secret, message_id, unsubscribe_token
-from digest.types import DeliveryReport, FetchReport, Paper, RunReport, SourceReport
+from digest.types import DeliveryReport, FetchReport, RunReport, SourceReport
 
 
 def make_http(config: Config, store: Store) -> Http:
@@ -105,27 +105,38 @@ def build_space(config: Config, store: Store, now: datetime) -> Space:
     return Space(store.papers(since=since, until=now, newest=config.ranking.corpus_max))
 
 
-def rank_subscriber(
+def rank_readers(
     config: Config,
     space: Space,
     store: Store,
-    subscriber: Subscriber,
+    subscribers: list[Subscriber],
     now: datetime,
-    windows: dict[datetime, list[Paper]] | None = None,
+    *,
     included_only: bool = False,
+) -> Iterator[tuple[Subscriber, list[Ranked]]]:
+    """Each subscriber's candidates, ranked: the stored papers first seen in their window up to
+    now, less those already sent to them or in a digest on its way. Readers are ranked together
+    per window: one read of its papers, one query of what each reader already has."""
+    groups: dict[datetime, list[Subscriber]] = {}
+    for sub in subscribers:
+        groups.setdefault(window_start(config, sub, now), []).append(sub)
+    for since, subs in groups.items():
+        taken = store.taken(since)
+        rankings = rank_many(
+            space,
+            store.papers(since=since, until=now),
+            [profile_of(s, config.ranking) for s in subs],
+            taken=[taken.get(s.id, set()) for s in subs],
+            included_only=included_only,
+        )
+        yield from zip(subs, rankings, strict=True)
+
+
+def rank_subscriber(
+    config: Config, space: Space, store: Store, subscriber: Subscriber, now: datetime
 ) -> list[Ranked]:
-    """A subscriber's candidates, ranked: the stored papers first seen in their window up to now,
-    less those already sent to them or in a digest on its way. `windows` keeps each window's
-    papers across the readers of one run."""
-    windows = {} if windows is None else windows
-    since = window_start(config, subscriber, now)
-    if since not in windows:
-        windows[since] = store.papers(since=since, until=now)
-    taken = store.taken_papers(subscriber.id)
-    candidates = [p for p in windows[since] if p.id not in taken]
-    return rank(
-        space, candidates, profile_of(subscriber, config.ranking), included_only=included_only
-    )
+    """One subscriber's candidates, ranked (see `rank_readers`)."""
+    return next(rank_readers(config, space, store, [subscriber], now))[1]
 
 
 def unsubscribe_links(config: Config, secret: bytes | None, subscriber_id: str) -> tuple[str, ...]:
@@ -325,16 +336,19 @@ def deliver(
                         datetime.fromisoformat(row["created"]) + expires_after,
                     )
                 )
-        space: Space | None = None
-        windows: dict[datetime, list[Paper]] = {}
-        for sub in subscribers:
-            period = period_of(sub, now, tz)
-            if sub.id in opted or not is_due(sub, now, tz) or store.digest(sub.id, period):
-                continue
-            space = space or build_space(config, store, now)
-            ranked = rank_subscriber(config, space, store, sub, now, windows, included_only=True)
+        due = [
+            sub
+            for sub in subscribers
+            if sub.id not in opted
+            and is_due(sub, now, tz)
+            and not store.digest(sub.id, period_of(sub, now, tz))
+        ]
+        space = build_space(config, store, now) if due else None
+        rankings = rank_readers(config, space, store, due, now, included_only=True) if space else ()
+        for sub, ranked in rankings:
             if not ranked:
                 continue
+            period = period_of(sub, now, tz)
             items = included_items(ranked)
             if dry_run:
                 done(DeliveryReport(sub.id, period, "would-send", len(items)))

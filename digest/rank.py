@@ -34,7 +34,7 @@ from __future__ import annotations
 import math
 from array import array
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -59,6 +59,7 @@ TREND_WEIGHT = 0.25
 RELATED = 3  # related terms shown per paper
 EXPLAINED = 20  # the top papers of a ranking get related terms; the rest only matched keywords
 RELATED_MIN_DF = 3  # ... among those in at least 3 papers (not one paper's own acronym)
+TOPIC_SAMPLE = 200  # on-topic papers a reader's similarity is calibrated on, at most
 
 
 @dataclass(frozen=True)
@@ -127,6 +128,15 @@ def _fields(
     return out[0], out[1], keywords
 
 
+@dataclass(frozen=True)
+class Fields:
+    """Per-field term counts (papers x terms, CSC: one term's papers are contiguous)."""
+
+    title: sp.csc_matrix
+    abstract: sp.csc_matrix
+    keywords: sp.csc_matrix
+
+
 class Space:
     """The TF-IDF space of a corpus, with per-field term counts for evidence. Fit once per run."""
 
@@ -175,10 +185,8 @@ class Space:
         self.df = np.bincount(self.matrix.indices, minlength=len(self.terms))
         # per keyword, shared by the readers of a run who have it
         self._vectors: dict[tuple[str, ...], sp.csr_matrix] = {}
-        self._evidence: dict[Concept, tuple[np.ndarray, np.ndarray]] = {}
         self._titled: dict[Concept, np.ndarray] = {}
-        self._rows_key: bytes = b""
-        self._rows = sp.csr_matrix((0, len(self.terms)), dtype=np.float32)
+        self._pool: tuple[frozenset[str], _Pool] | None = None
         # terms fit to show as "related": single words found in a few papers at least
         self.shown = np.array([" " not in t for t in self.terms], dtype=bool) & (
             self.df >= RELATED_MIN_DF
@@ -206,7 +214,7 @@ class Space:
         return self._vectors[key]
 
     def _column(self, m: sp.csc_matrix, term: str) -> np.ndarray:
-        """One term's counts over the corpus, read straight from the CSC arrays."""
+        """One term's counts over the rows of `m`, read straight from the CSC arrays."""
         out = np.zeros(m.shape[0], dtype=np.float32)
         j = self.vocabulary.get(term)
         if j is not None:
@@ -214,32 +222,17 @@ class Space:
             out[m.indices[lo:hi]] = m.data[lo:hi]
         return out
 
-    def rows(self, rows: np.ndarray) -> sp.csr_matrix:
-        """The TF-IDF rows of these papers (the last set asked for is kept: readers of one run
-        mostly share their candidates)."""
-        key = rows.tobytes()
-        if self._rows_key != key:
-            self._rows_key, self._rows = key, sp.csr_matrix(self.matrix[rows])
-        return self._rows
+    def fields(self, rows: np.ndarray) -> Fields:
+        """The per-field term counts of some corpus rows (what `evidence` reads)."""
+        return Fields(self.title[rows], self.abstract[rows], self.keywords[rows])
 
-    def evidence(self, c: Concept) -> np.ndarray:
-        """Per corpus paper: the evidence (0..1) that it is about this concept (kept sparse
-        between readers who share the keyword)."""
-        if c not in self._evidence:
-            dense = self._evidence_of(c)
-            where = np.flatnonzero(dense)
-            self._evidence[c] = (where, dense[where])
-        out = np.zeros(len(self.papers), dtype=np.float64)
-        where, values = self._evidence[c]
-        out[where] = values
-        return out
-
-    def _evidence_of(self, c: Concept) -> np.ndarray:
+    def evidence(self, fields: Fields, c: Concept) -> np.ndarray:
+        """Per row of `fields`: the evidence (0..1) that the paper is about this concept."""
 
         def least(m: sp.csc_matrix) -> np.ndarray:
             return np.asarray(np.min([self._column(m, k) for k in c.keys], axis=0))
 
-        title, kw, abstract = least(self.title), least(self.keywords), least(self.abstract)
+        title, kw, abstract = least(fields.title), least(fields.keywords), least(fields.abstract)
         parts = [
             TITLE_EVIDENCE * (title > 0),
             KEYWORD_EVIDENCE * (kw > 0),
@@ -250,13 +243,21 @@ class Space:
                 [self.idf[j] if (j := self.vocabulary.get(w)) is not None else 0.0 for w in c.words]
             )
             if weights.sum() > 0:
-                present = np.column_stack([self._column(self.title, w) > 0 for w in c.words])
+                present = np.column_stack([self._column(fields.title, w) > 0 for w in c.words])
                 share = present @ weights / weights.sum()
                 parts.append(PHRASE_WORDS_EVIDENCE * share * (share >= PHRASE_WORDS_SHARE))
         return np.asarray(np.maximum.reduce(parts), dtype=np.float64)
 
+    def pool(self, candidates: Sequence[Paper]) -> _Pool:
+        """The candidates as readers share them (the last set asked for is kept: successive
+        calls for the same day's papers reuse each keyword's evidence)."""
+        key = frozenset(p.id for p in candidates)
+        if self._pool is None or self._pool[0] != key:
+            self._pool = (key, _Pool(self, candidates))
+        return self._pool[1]
+
     def in_title(self, c: Concept) -> np.ndarray:
-        """The corpus rows whose title holds the concept."""
+        """The corpus rows whose title holds the concept (kept for the readers who share it)."""
         if c not in self._titled:
             found = np.min([self._column(self.title, k) for k in c.keys], axis=0) > 0
             self._titled[c] = np.flatnonzero(found)
@@ -296,12 +297,50 @@ def _unit(v: sp.csr_matrix) -> sp.csr_matrix:
     return sp.csr_matrix(v / norm) if norm else v
 
 
+class _Pool:
+    """One set of candidates, with what every reader of a run shares about them: their TF-IDF
+    rows, their per-field counts, and each keyword's evidence (computed once per keyword)."""
+
+    def __init__(self, space: Space, candidates: Sequence[Paper]) -> None:
+        self.space = space
+        self.papers = sorted(
+            {p.id: p for p in candidates if p.id in space.row}.values(), key=lambda p: p.id
+        )
+        self.position = {p.id: i for i, p in enumerate(self.papers)}
+        self.rows = np.array([space.row[p.id] for p in self.papers], dtype=np.int64)
+        self.matrix = sp.csr_matrix(space.matrix[self.rows])
+        self.fields = space.fields(self.rows)
+        self.trend = np.array([_trend(p) for p in self.papers])
+        self._evidence: dict[Concept, tuple[np.ndarray, np.ndarray]] = {}
+        self._authors: list[set[str]] | None = None
+
+    def evidence(self, c: Concept) -> np.ndarray:
+        """Per candidate: the evidence that it is about the concept (kept sparse between readers)."""
+        if c not in self._evidence:
+            dense = self.space.evidence(self.fields, c)
+            where = np.flatnonzero(dense)
+            self._evidence[c] = (where, dense[where])
+        out = np.zeros(len(self.papers), dtype=np.float64)
+        where, values = self._evidence[c]
+        out[where] = values
+        return out
+
+    def by_author(self, followed: set[str]) -> np.ndarray:
+        """Per candidate: whether one of its authors is followed."""
+        if not followed:
+            return np.zeros(len(self.papers), dtype=bool)
+        if self._authors is None:
+            self._authors = [{_name(a) for a in p.authors} for p in self.papers]
+        return np.array([not names.isdisjoint(followed) for names in self._authors], dtype=bool)
+
+
 def _similarities(
-    space: Space, concepts: list[Concept], liked: Sequence[str], rows: np.ndarray
+    pool: _Pool, concepts: list[Concept], liked: Sequence[str], needed: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, sp.csr_matrix]:
-    """For the given corpus rows: relative similarity (for inclusion) and the widened one (for
-    ordering); and the widened profile vector (for reasons). Only the rows asked for and the
-    on-topic papers are compared with the profile."""
+    """For the candidates at `needed`: relative similarity (for inclusion) and the widened one
+    (for ordering); and the widened profile vector (for reasons). The profile is calibrated on
+    the on-topic papers (at most TOPIC_SAMPLE of them, evenly spaced through the corpus)."""
+    space = pool.space
     n_terms = space.matrix.shape[1]
     profile = sp.csr_matrix((1, n_terms), dtype=np.float32)
     for c in concepts:
@@ -310,15 +349,19 @@ def _similarities(
     if liked_rows:
         profile = profile + _unit(sp.csr_matrix(space.matrix[liked_rows].sum(axis=0)))
     profile = _unit(sp.csr_matrix(profile))
-    on_topic = np.zeros(len(space.papers), dtype=bool)
-    for c in concepts:
-        on_topic[space.in_title(c)] = True
-    on_topic[liked_rows] = True
-    topic_rows = np.flatnonzero(on_topic)
-    candidates = space.rows(rows)
+    topic_rows = np.unique(
+        np.concatenate(
+            [space.in_title(c) for c in concepts] + [np.array(liked_rows, dtype=np.int64)]
+        )
+    )
+    if len(topic_rows) > TOPIC_SAMPLE:
+        topic_rows = topic_rows[
+            np.linspace(0, len(topic_rows) - 1, TOPIC_SAMPLE).round().astype(int)
+        ]
+    candidates = pool.matrix if len(needed) == len(pool.papers) else pool.matrix[needed]
     cosine = (candidates @ profile.T).toarray().ravel()
     if not len(topic_rows) or profile.nnz == 0:
-        return np.ones(len(rows)), cosine, profile
+        return np.ones(len(needed)), cosine, profile
     topic = sp.csr_matrix(space.matrix[topic_rows])
     reference = float(np.median((topic @ profile.T).toarray())) or 1.0
     total = sp.csr_matrix(np.ones((1, len(topic_rows)), dtype=np.float32)) @ topic
@@ -336,47 +379,82 @@ def rank(
 
     Deterministic: ties break on the paper id. Candidates unknown to the space are left out.
     """
-    papers = sorted({p.id: p for p in candidates if p.id in space.row}.values(), key=lambda p: p.id)
-    if not papers:
-        return []
-    rows = np.array([space.row[p.id] for p in papers])
+    return next(rank_many(space, candidates, [profile], included_only=included_only))
+
+
+def rank_many(
+    space: Space,
+    candidates: Sequence[Paper],
+    profiles: Sequence[Profile],
+    *,
+    taken: Sequence[Collection[str]] | None = None,
+    included_only: bool = False,
+) -> Iterator[list[Ranked]]:
+    """`rank` for many readers of the same candidates, one ranking per profile, in order, less
+    the ids in each reader's `taken`. What every reader shares (the candidates' rows and counts,
+    each keyword's evidence, vector and on-topic papers) is computed once. With `included_only`,
+    a reader none of whose candidates carries enough evidence costs almost nothing, and
+    similarities are computed only for the candidates that could be included."""
+    pool = space.pool(candidates)
+    for k, profile in enumerate(profiles):
+        yield _rank_one(pool, profile, taken[k] if taken else (), included_only)
+
+
+def _rank_one(
+    pool: _Pool, profile: Profile, taken: Collection[str], included_only: bool
+) -> list[Ranked]:
+    n = len(pool.papers)
+    available = np.ones(n, dtype=bool)
+    available[[i for pid in taken if (i := pool.position.get(pid)) is not None]] = False
     concepts = [c for c in map(concept, profile.keywords) if c is not None]
     excluded = [c for c in map(concept, profile.exclude) if c is not None]
 
-    presence = np.array([space.evidence(c)[rows] for c in concepts]).reshape(
-        len(concepts), len(rows)
-    )
+    presence = np.array([pool.evidence(c) for c in concepts]).reshape(len(concepts), n)
     evidence = 1.0 - np.prod(1.0 - presence, axis=0)
     followed = {_name(a) for a in profile.authors}
-    by_author = np.array(
-        [bool(followed) and any(_name(a) in followed for a in p.authors) for p in papers]
-    )
+    by_author = pool.by_author(followed)
     evidence = np.where(by_author, 1.0, evidence)
-    blocked = np.zeros(len(rows), dtype=bool)
+    blocked = np.zeros(n, dtype=bool)
     for c in excluded:
-        blocked |= space.evidence(c)[rows] >= THRESHOLD
+        blocked |= pool.evidence(c) >= THRESHOLD
+    if included_only:
+        needed = np.flatnonzero(available & (evidence >= profile.threshold) & ~blocked)
+    else:
+        needed = np.flatnonzero(available)
+    if not len(needed):
+        return []
 
-    relative, ordering, profile_vec = _similarities(space, concepts, profile.liked, rows)
+    relative, ordering, profile_vec = _similarities(pool, concepts, profile.liked, needed)
+    evidence, by_author, blocked = evidence[needed], by_author[needed], blocked[needed]
     eligible = (evidence >= profile.threshold) & ((relative >= MIN_RELATIVE) | by_author) & ~blocked
-    trend = np.array([_trend(p) for p in papers])
+    trend = pool.trend[needed]
     score = evidence + np.minimum(ordering, MAX_RELATIVE) + eligible * profile.trend_weight * trend
     score = np.where(blocked, -1.0, score)
 
-    order = sorted(range(len(papers)), key=lambda i: (-round(float(score[i]), 9), papers[i].id))
+    # candidates are sorted by id, so the position breaks ties on the id
+    order = sorted(range(len(needed)), key=lambda i: (-round(float(score[i]), 9), i))
     included = set([i for i in order if eligible[i]][: profile.max_items])
     # related terms for the papers a reader may look at: the digest and the next few
-    shown = sorted(set(order[: max(profile.max_items, EXPLAINED)]) | included)
+    shown = sorted(
+        included if included_only else set(order[: max(profile.max_items, EXPLAINED)]) | included
+    )
     own_terms = {t for c in concepts for t in c.terms}
-    related = dict(zip(shown, _related(space, rows[shown], profile_vec, own_terms), strict=True))
+    rows = pool.rows[needed]
+    related = dict(
+        zip(shown, _related(pool.space, rows[shown], profile_vec, own_terms), strict=True)
+    )
     return [
         Ranked(
-            paper=papers[i],
+            paper=pool.papers[needed[i]],
             score=round(float(score[i]), 4),
             evidence=round(float(evidence[i]), 4),
             relevance=round(float(relative[i]), 4),
             included=i in included,
             matched=_matched(
-                papers[i], concepts, presence[:, i], followed if by_author[i] else set()
+                pool.papers[needed[i]],
+                concepts,
+                presence[:, needed[i]],
+                followed if by_author[i] else set(),
             ),
             related=related.get(i, ()),
         )

@@ -415,13 +415,22 @@ class Store:
 
     def taken_papers(self, subscriber: str) -> set[str]:
         """Ids of the papers in this reader's digests that are sent or still on their way."""
-        rows = self.db.execute(
-            "SELECT p.id FROM digest_papers d JOIN digests g USING (subscriber, period)"
-            " JOIN papers p ON p.pk = d.paper"
-            " WHERE d.subscriber = ? AND g.status IN ('sent', 'sending', 'deferred')",
-            (subscriber,),
+        return self.taken(since=None).get(subscriber, set())
+
+    def taken(self, since: datetime | None) -> dict[str, set[str]]:
+        """Per reader, the ids of the papers first seen since `since` that are in their digests
+        sent or still on their way (one query for every reader of a run)."""
+        query = (
+            "SELECT d.subscriber, p.id FROM digest_papers d JOIN digests g USING (subscriber, period)"
+            " JOIN papers p ON p.pk = d.paper WHERE g.status IN ('sent', 'sending', 'deferred')"
         )
-        return {r[0] for r in rows}
+        args: list[str] = []
+        if since is not None:
+            query, args = query + " AND p.first_seen >= ?", [iso(since)]
+        out: dict[str, set[str]] = {}
+        for subscriber, paper_id in self.db.execute(query, args):
+            out.setdefault(subscriber, set()).add(paper_id)
+        return out
 
     def delivered(self, subscriber: str, limit: int) -> list[tuple[Paper, datetime, str]]:
         """The papers of this reader's sent digests, newest digest first: (paper, when, why)."""
