@@ -297,6 +297,36 @@ def _unit(v: sp.csr_matrix) -> sp.csr_matrix:
     return sp.csr_matrix(v / norm) if norm else v
 
 
+# scipy's sparse products allocate an array as long as the vocabulary (over a million 1..3-grams)
+# on every call; these work on the stored entries only, which is what makes a reader cheap.
+
+
+def _matching(m: sp.csr_matrix, v: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The entries of `m` whose term is in the one-row `v`: (row, column, m value x v value)."""
+    v.sort_indices()
+    if not v.nnz or not m.nnz:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, np.zeros(0, dtype=np.float64)
+    pos = np.searchsorted(v.indices, m.indices)
+    pos[pos == v.nnz] = 0
+    hit = np.flatnonzero(v.indices[pos] == m.indices)
+    rows = np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))[hit]
+    return rows, m.indices[hit], m.data[hit].astype(np.float64) * v.data[pos[hit]]
+
+
+def _dots(m: sp.csr_matrix, v: sp.csr_matrix) -> np.ndarray:
+    """Each row of `m` dotted with the one-row `v`."""
+    rows, _, values = _matching(m, v)
+    return np.bincount(rows, weights=values, minlength=m.shape[0])
+
+
+def _sum_rows(m: sp.csr_matrix) -> sp.csr_matrix:
+    """The rows of `m` added up, as one row."""
+    cols, inverse = np.unique(m.indices, return_inverse=True)
+    data = np.bincount(inverse, weights=m.data, minlength=len(cols)).astype(np.float32)
+    return sp.csr_matrix((data, cols, np.array([0, len(cols)])), shape=(1, m.shape[1]))
+
+
 class _Pool:
     """One set of candidates, with what every reader of a run shares about them: their TF-IDF
     rows, their per-field counts, and each keyword's evidence (computed once per keyword)."""
@@ -347,7 +377,7 @@ def _similarities(
         profile = profile + space.vector(c.terms)
     liked_rows = [space.row[i] for i in liked if i in space.row]
     if liked_rows:
-        profile = profile + _unit(sp.csr_matrix(space.matrix[liked_rows].sum(axis=0)))
+        profile = profile + _unit(_sum_rows(space.matrix[liked_rows]))
     profile = _unit(sp.csr_matrix(profile))
     topic_rows = np.unique(
         np.concatenate(
@@ -359,15 +389,14 @@ def _similarities(
             np.linspace(0, len(topic_rows) - 1, TOPIC_SAMPLE).round().astype(int)
         ]
     candidates = pool.matrix if len(needed) == len(pool.papers) else pool.matrix[needed]
-    cosine = (candidates @ profile.T).toarray().ravel()
+    cosine = _dots(candidates, profile)
     if not len(topic_rows) or profile.nnz == 0:
         return np.ones(len(needed)), cosine, profile
     topic = sp.csr_matrix(space.matrix[topic_rows])
-    reference = float(np.median((topic @ profile.T).toarray())) or 1.0
-    total = sp.csr_matrix(np.ones((1, len(topic_rows)), dtype=np.float32)) @ topic
-    widened = _unit(sp.csr_matrix(profile + FEEDBACK * _unit(sp.csr_matrix(total))))
-    wide = (candidates @ widened.T).toarray().ravel()
-    wide_reference = float(np.median((topic @ widened.T).toarray())) or 1.0
+    reference = float(np.median(_dots(topic, profile))) or 1.0
+    widened = _unit(sp.csr_matrix(profile + FEEDBACK * _unit(_sum_rows(topic))))
+    wide = _dots(candidates, widened)
+    wide_reference = float(np.median(_dots(topic, widened))) or 1.0
     return cosine / reference, wide / wide_reference, widened
 
 
@@ -488,16 +517,18 @@ def _related(
     words found in at least RELATED_MIN_DF papers)."""
     if not profile.nnz:
         return [() for _ in rows]
-    allowed = space.shown.copy()
-    allowed[[space.vocabulary[t] for t in own_terms if t in space.vocabulary]] = False
-    weights = sp.csr_matrix(profile.multiply(allowed.reshape(1, -1)))
-    shared = sp.csr_matrix(space.matrix[rows].multiply(weights))
+    own = [space.vocabulary[t] for t in own_terms if t in space.vocabulary]
+    keep = space.shown[profile.indices] & ~np.isin(profile.indices, own)
+    weights = sp.csr_matrix(
+        (profile.data[keep], profile.indices[keep], np.array([0, int(keep.sum())])),
+        shape=profile.shape,
+    )
+    where, cols, values = _matching(sp.csr_matrix(space.matrix[rows]), weights)
     out = []
     for i in range(len(rows)):
-        lo, hi = shared.indptr[i], shared.indptr[i + 1]
-        values, cols = shared.data[lo:hi], shared.indices[lo:hi]
-        top = np.lexsort((cols, -values))[:RELATED]
-        out.append(tuple(space.describe(space.terms[j]) for j in cols[top]))
+        mine = where == i
+        top = np.lexsort((cols[mine], -values[mine]))[:RELATED]
+        out.append(tuple(space.describe(space.terms[j]) for j in cols[mine][top]))
     return out
 
 
