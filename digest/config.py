@@ -1,7 +1,7 @@
 """YAML -> typed, frozen config objects, every problem reported at once with file and key.
 
 `load_config` reads `config.yaml`; `load_subscribers` reads `subscribers/<id>.yaml` (the id is
-the file name). Both use `yaml.safe_load` only; unknown keys are errors; relative paths resolve
+the file name). Both use the safe YAML loader only; unknown keys are errors; relative paths resolve
 against the folder of the config file; secrets are named by environment variable
 (`password_env`), never written in a file.
 
@@ -28,6 +28,9 @@ DEFAULT_CONFIG = "config.yaml"
 CONFIG_ENV = "DIGEST_CONFIG"
 _EMAIL = re.compile(r"^[^@\s<>\"',;]+@[^@\s<>\"',;]+\.[^@\s<>\"',;.]+$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+# libyaml's safe loader when PyYAML was built with it (about 5x faster for 10,000 reader files)
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def _time_zone(name: str) -> str:
@@ -240,7 +243,7 @@ def read_yaml(path: Path) -> tuple[Any, list[Problem]]:
     except (OSError, UnicodeDecodeError) as e:
         return None, [Problem(where, "", f"cannot read: {e}")]
     try:
-        return yaml.safe_load(text), []
+        return yaml.load(text, Loader=_SAFE_LOADER), []
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         loc = f"{where}:{mark.line + 1}:{mark.column + 1}" if mark else where
