@@ -31,6 +31,7 @@ Measured in bench/ranking_quality.py; the figures are in the README.
 
 from __future__ import annotations
 
+import itertools
 import math
 from array import array
 from collections import Counter
@@ -40,7 +41,6 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfTransformer
-from sklearn.preprocessing import normalize
 
 from digest.config import RankingConfig, Subscriber
 from digest.text import MAX_NGRAM, content_words, ngrams, stem, stems, words
@@ -59,7 +59,7 @@ TREND_WEIGHT = 0.25
 RELATED = 3  # related terms shown per paper
 EXPLAINED = 20  # the top papers of a ranking get related terms; the rest only matched keywords
 RELATED_MIN_DF = 3  # ... among those in at least 3 papers (not one paper's own acronym)
-TOPIC_SAMPLE = 200  # on-topic papers a reader's similarity is calibrated on, at most
+TOPIC_SAMPLE = 1000  # on-topic papers a reader's similarity is calibrated on, at most
 
 
 @dataclass(frozen=True)
@@ -114,18 +114,26 @@ def concept(text: str) -> Concept | None:
 
 
 def _fields(
-    paper: Paper, surface: dict[str, Counter[str]]
+    paper: Paper, surface: Counter[tuple[str, str]]
 ) -> tuple[list[str], list[str], list[str]]:
-    """The terms of a paper's title, abstract and ai_keywords; notes which word each stem was."""
+    """The terms of a paper's title, abstract and ai_keywords; counts which word each stem was."""
     out = []
     for text in (paper.title, paper.abstract):
         found = content_words(text)
-        tokens = [stem(w) for w in found]
-        for s, w in zip(tokens, found, strict=True):
-            surface.setdefault(s, Counter())[w] += 1
-        out.append(list(ngrams(tokens)))
+        tokens = list(map(stem, found))
+        surface.update(zip(tokens, found, strict=True))
+        out.append(ngrams(tokens))
     keywords = [t for k in paper.ai_keywords for t in ngrams(stems(k))]
     return out[0], out[1], keywords
+
+
+def _most_frequent_word(surface: Counter[tuple[str, str]]) -> dict[str, str]:
+    """Per stem, the word seen most often behind it (the first seen among equals)."""
+    best: dict[str, tuple[int, str]] = {}
+    for (s, w), n in surface.items():  # in first-seen order
+        if s not in best or n > best[s][0]:
+            best[s] = (n, w)
+    return {s: w for s, (_, w) in best.items()}
 
 
 @dataclass(frozen=True)
@@ -143,23 +151,31 @@ class Space:
     def __init__(self, corpus: Sequence[Paper]) -> None:
         self.papers = list(corpus)
         self.row = {p.id: i for i, p in enumerate(self.papers)}
-        surface: dict[str, Counter[str]] = {}
+        surface: Counter[tuple[str, str]] = Counter()
         # one pass over the papers: per-field term counts in compact arrays (a paper's terms are
-        # dropped as soon as they are counted); columns end in alphabetical order of terms
+        # dropped as soon as they are counted); each new term takes the next number of `ids`
+        # (numbers are skipped when a term is already known), then columns are put in the
+        # alphabetical order of terms
         vocabulary: dict[str, int] = {}
+        ids = itertools.count()
         triples = [(array("q"), array("q"), array("f")) for _ in range(3)]
         for i, paper in enumerate(self.papers):
             for terms, (rows, cols, vals) in zip(_fields(paper, surface), triples, strict=True):
                 counted = Counter(terms)
                 rows.extend([i] * len(counted))
-                cols.extend([vocabulary.setdefault(t, len(vocabulary)) for t in counted])
+                cols.extend(map(vocabulary.setdefault, counted, ids))
                 vals.extend(counted.values())
-        self._surface = {s: c.most_common(1)[0][0] for s, c in surface.items()}
-        self.terms = sorted(vocabulary)
-        order = np.empty(len(vocabulary), dtype=np.int64)
-        order[[vocabulary[t] for t in self.terms]] = np.arange(len(vocabulary))
+        self._surface = _most_frequent_word(surface)
+        del surface
+        by_term = sorted(vocabulary.items())
         del vocabulary
-        self.vocabulary = {t: j for j, t in enumerate(self.terms)}
+        self.terms = [t for t, _ in by_term]
+        order = np.zeros(max((n for _, n in by_term), default=-1) + 1, dtype=np.int64)
+        order[np.fromiter((n for _, n in by_term), dtype=np.int64, count=len(by_term))] = np.arange(
+            len(by_term)
+        )
+        del by_term
+        self.vocabulary = dict(zip(self.terms, range(len(self.terms)), strict=True))
         shape = (len(self.papers), len(self.terms))
         self.title, self.abstract, self.keywords = (
             sp.csc_matrix(
@@ -203,13 +219,14 @@ class Space:
             counts = Counter(j for t in terms if (j := self.vocabulary.get(t)) is not None)
             cols = np.array(sorted(counts), dtype=np.int64)
             # what TfidfTransformer(sublinear_tf=True, norm="l2") does to one row
-            weights = (1.0 + np.log([counts[j] for j in cols])) * self.idf[cols]
-            self._vectors[key] = normalize(
-                sp.csr_matrix(
-                    (weights, (np.zeros(len(cols)), cols)),
-                    shape=(1, len(self.terms)),
-                    dtype=np.float32,
-                )
+            weights = ((1.0 + np.log([counts[j] for j in cols])) * self.idf[cols]).astype(
+                np.float32
+            )
+            norm = np.sqrt(np.sum(weights.astype(np.float64) ** 2))
+            if norm:
+                weights = (weights / norm).astype(np.float32)
+            self._vectors[key] = sp.csr_matrix(
+                (weights, cols, np.array([0, len(cols)])), shape=(1, len(self.terms))
             )
         return self._vectors[key]
 

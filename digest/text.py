@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable
 from functools import lru_cache
 
 import snowballstemmer
@@ -52,13 +51,14 @@ def stems(text: str) -> list[str]:
     return [stem(w) for w in content_words(text)]
 
 
-def ngrams(tokens: list[str], n_max: int = MAX_NGRAM) -> Iterable[str]:
-    """Every 1..n_max-gram of the tokens, joined by spaces."""
-    for n in range(1, n_max + 1):
-        for i in range(len(tokens) - n + 1):
-            yield " ".join(tokens[i : i + n])
+def ngrams(tokens: list[str], n_max: int = MAX_NGRAM) -> list[str]:
+    """Every 1..n_max-gram of the tokens, joined by spaces (unigrams first, then bigrams...)."""
+    out = list(tokens)
+    for n in range(2, n_max + 1):
+        out += map(" ".join, zip(*(tokens[i:] for i in range(n)), strict=False))
+    return out
 
 
 def analyse(text: str) -> list[str]:
     """The terms of a text as the TF-IDF space sees it: stem 1..3-grams."""
-    return list(ngrams(stems(text)))
+    return ngrams(stems(text))
