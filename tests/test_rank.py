@@ -7,12 +7,14 @@ import shutil
 import sys
 from pathlib import Path
 
+import numpy as np
+import scipy.sparse as sp
 from conftest import FIXTURES
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from digest.papers import canonical_id
-from digest.rank import Profile, Space, rank
+from digest.rank import Profile, Space, _dots, _sum_rows, rank, rank_many
 from digest.types import Paper
 
 ROOT = Path(__file__).parent.parent
@@ -232,3 +234,41 @@ def test_included_only_is_the_digest() -> None:
     assert rank(Space(CORPUS), CORPUS, profile, included_only=True) == [
         r for r in everything if r.included
     ]
+
+
+def test_many_readers_at_once_rank_as_each_alone() -> None:
+    """rank_many (used by `digest run`) gives each reader what rank gives them alone, with the
+    papers they already have left out."""
+    profiles = [
+        Profile(keywords=("quantization",)),
+        Profile(keywords=("reward model",), authors=("ada lovelace",)),
+        Profile(keywords=("quantization", "speech"), exclude=("transformer",), max_items=2),
+        Profile(keywords=("nothing of the sort",)),
+    ]
+    taken = [set(), {CORPUS[2].id}, {CORPUS[0].id, CORPUS[4].id}, set()]
+    space = Space(CORPUS)
+    for included_only in (False, True):
+        together = list(
+            rank_many(space, CORPUS, profiles, taken=taken, included_only=included_only)
+        )
+        alone = [
+            rank(
+                Space(CORPUS),
+                [p for p in CORPUS if p.id not in have],
+                profile,
+                included_only=included_only,
+            )
+            for profile, have in zip(profiles, taken, strict=True)
+        ]
+        assert together == alone
+    assert any(together) and not together[3]
+
+
+def test_sparse_helpers_agree_with_scipy() -> None:
+    """The products that avoid vocabulary-long arrays give what scipy's products give."""
+    rng = np.random.default_rng(1)
+    m = sp.random(40, 5000, density=0.02, format="csr", dtype=np.float32, random_state=rng)
+    v = sp.random(1, 5000, density=0.05, format="csr", dtype=np.float32, random_state=rng)
+    assert np.allclose(_dots(m, v), (m @ v.T).toarray().ravel(), atol=1e-6)
+    assert np.allclose(_sum_rows(m).toarray(), np.asarray(m.sum(axis=0)), atol=1e-5)
+    assert not _dots(m, sp.csr_matrix((1, 5000), dtype=np.float32)).any()
