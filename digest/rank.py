@@ -14,8 +14,9 @@ n-gram, not a bag of its words.
   that share is at least 0.6). Concepts combine as a noisy-or; a followed author gives 1.0.
 - **Topic similarity**, relative: the cosine between the paper and the profile vector (the
   concepts' unit vectors summed, so each keyword counts the same, plus liked papers), divided
-  by the median cosine of the corpus papers that carry one of the keywords in their title,
-  i.e. what an on-topic paper looks like in this space. 1.0 means "as close as a typical
+  by the median cosine of the corpus papers that carry one of the keywords in their title
+  (an evenly spaced TOPIC_SAMPLE of them when there are more), i.e. what an on-topic paper
+  looks like in this space. 1.0 means "as close as a typical
   on-topic paper". For ordering, the profile is widened by the centroid of those papers
   (Rocchio feedback), which brings in the topic's other vocabulary.
 
@@ -167,14 +168,12 @@ class Space:
                 vals.extend(counted.values())
         self._surface = _most_frequent_word(surface)
         del surface
-        by_term = sorted(vocabulary.items())
-        del vocabulary
-        self.terms = [t for t, _ in by_term]
-        order = np.zeros(max((n for _, n in by_term), default=-1) + 1, dtype=np.int64)
-        order[np.fromiter((n for _, n in by_term), dtype=np.int64, count=len(by_term))] = np.arange(
-            len(by_term)
+        self.terms = sorted(vocabulary)
+        order = np.zeros(next(ids), dtype=np.int32)
+        order[np.fromiter(map(vocabulary.__getitem__, self.terms), dtype=np.int64)] = np.arange(
+            len(self.terms), dtype=np.int32
         )
-        del by_term
+        del vocabulary
         self.vocabulary = dict(zip(self.terms, range(len(self.terms)), strict=True))
         shape = (len(self.papers), len(self.terms))
         self.title, self.abstract, self.keywords = (
