@@ -413,10 +413,6 @@ class Store:
                 ),
             )
 
-    def taken_papers(self, subscriber: str) -> set[str]:
-        """Ids of the papers in this reader's digests that are sent or still on their way."""
-        return self.taken(since=None).get(subscriber, set())
-
     def taken(self, since: datetime | None) -> dict[str, set[str]]:
         """Per reader, the ids of the papers first seen since `since` that are in their digests
         sent or still on their way (one query for every reader of a run)."""
