@@ -448,6 +448,7 @@ def rank_many(
 def _rank_one(
     pool: _Pool, profile: Profile, taken: Collection[str], included_only: bool
 ) -> list[Ranked]:
+    """One reader's ranking of the pool (see `rank`), less the ids in `taken`."""
     n = len(pool.papers)
     available = np.ones(n, dtype=bool)
     available[[i for pid in taken if (i := pool.position.get(pid)) is not None]] = False
