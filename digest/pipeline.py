@@ -336,19 +336,21 @@ def deliver(
                         datetime.fromisoformat(row["created"]) + expires_after,
                     )
                 )
+        periods = {sub.id: period_of(sub, now, tz) for sub in subscribers}
+        claimed = store.claimed(set(periods.values()))
         due = [
             sub
             for sub in subscribers
             if sub.id not in opted
             and is_due(sub, now, tz)
-            and not store.digest(sub.id, period_of(sub, now, tz))
+            and (sub.id, periods[sub.id]) not in claimed
         ]
         space = build_space(config, store, now) if due else None
         rankings = rank_readers(config, space, store, due, now, included_only=True) if space else ()
         for sub, ranked in rankings:
             if not ranked:
                 continue
-            period = period_of(sub, now, tz)
+            period = periods[sub.id]
             items = included_items(ranked)
             if dry_run:
                 done(DeliveryReport(sub.id, period, "would-send", len(items)))

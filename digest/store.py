@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import astuple, fields
 from datetime import UTC, datetime
@@ -350,6 +350,15 @@ class Store:
         ).fetchone()
         return row  # type: ignore[no-any-return]
 
+    def claimed(self, periods: Collection[str]) -> set[tuple[str, str]]:
+        """(reader, period) of every digest in the ledger for these periods, whatever its state
+        (one query for all the readers of a run)."""
+        marks = ", ".join("?" * len(periods))
+        rows = self.db.execute(
+            f"SELECT subscriber, period FROM digests WHERE period IN ({marks})", list(periods)
+        )
+        return {(r[0], r[1]) for r in rows}
+
     def digests(self, *statuses: str) -> list[sqlite3.Row]:
         """Ledger rows in these states, oldest first."""
         marks = ", ".join("?" * len(statuses))
@@ -413,18 +422,17 @@ class Store:
                 ),
             )
 
-    def taken(self, since: datetime | None) -> dict[str, set[str]]:
+    def taken(self, since: datetime) -> dict[str, set[str]]:
         """Per reader, the ids of the papers first seen since `since` that are in their digests
         sent or still on their way (one query for every reader of a run)."""
-        query = (
+        rows = self.db.execute(
             "SELECT d.subscriber, p.id FROM digest_papers d JOIN digests g USING (subscriber, period)"
-            " JOIN papers p ON p.pk = d.paper WHERE g.status IN ('sent', 'sending', 'deferred')"
+            " JOIN papers p ON p.pk = d.paper"
+            " WHERE g.status IN ('sent', 'sending', 'deferred') AND p.first_seen >= ?",
+            (iso(since),),
         )
-        args: list[str] = []
-        if since is not None:
-            query, args = query + " AND p.first_seen >= ?", [iso(since)]
         out: dict[str, set[str]] = {}
-        for subscriber, paper_id in self.db.execute(query, args):
+        for subscriber, paper_id in rows:
             out.setdefault(subscriber, set()).add(paper_id)
         return out
 
