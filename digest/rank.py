@@ -38,6 +38,7 @@ from array import array
 from collections import Counter
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
@@ -199,7 +200,8 @@ class Space:
             self.matrix, self.idf = sp.csr_matrix(shape, dtype=np.float32), np.zeros(0)
         self.df = np.bincount(self.matrix.indices, minlength=len(self.terms))
         # per keyword, shared by the readers of a run who have it
-        self._vectors: dict[tuple[str, ...], sp.csr_matrix] = {}
+        self._vectors: dict[tuple[str, ...], _Vec] = {}
+        self._dense = np.zeros(len(self.terms), dtype=np.float64)
         self._titled: dict[Concept, np.ndarray] = {}
         self._pool: tuple[frozenset[str], _Pool] | None = None
         # terms fit to show as "related": single words found in a few papers at least
@@ -211,7 +213,7 @@ class Space:
         """A term as a reader would write it: the most frequent word behind each stem."""
         return " ".join(self._surface.get(s, s) for s in term.split())
 
-    def vector(self, terms: Sequence[str]) -> sp.csr_matrix:
+    def vector(self, terms: Sequence[str]) -> _Vec:
         """The unit TF-IDF vector of some terms (terms unknown to the corpus are ignored)."""
         key = tuple(terms)
         if key not in self._vectors:
@@ -224,10 +226,39 @@ class Space:
             norm = np.sqrt(np.sum(weights.astype(np.float64) ** 2))
             if norm:
                 weights = (weights / norm).astype(np.float32)
-            self._vectors[key] = sp.csr_matrix(
-                (weights, cols, np.array([0, len(cols)])), shape=(1, len(self.terms))
-            )
+            self._vectors[key] = _Vec(cols, weights)
         return self._vectors[key]
+
+    def take(self, rows: np.ndarray) -> _Rows:
+        """Some rows of the TF-IDF matrix, as their stored entries."""
+        m = self.matrix
+        rows = np.asarray(rows, dtype=np.int64)
+        starts = m.indptr[rows]
+        lengths = m.indptr[rows + 1] - starts
+        row = np.repeat(np.arange(len(rows)), lengths)
+        # each entry's place in m: its row's start plus its offset within the row
+        first = np.cumsum(lengths) - lengths
+        at = np.repeat(starts - first, lengths) + np.arange(len(row))
+        return _Rows(row, m.indices[at], m.data[at], len(rows))
+
+    def dots(self, m: _Rows, v: _Vec) -> np.ndarray:
+        """Each row of `m` dotted with `v`."""
+        return np.bincount(m.row, weights=self._products(m, v), minlength=m.n)
+
+    def matching(self, m: _Rows, v: _Vec) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The entries of `m` whose term is in `v`: (row, column, m value x v value)."""
+        products = self._products(m, v)
+        hit = np.flatnonzero(products)
+        return m.row[hit], m.cols[hit], products[hit]
+
+    def _products(self, m: _Rows, v: _Vec) -> np.ndarray:
+        """Per entry of `m`: its value times `v`'s value for its term (0 when `v` lacks it).
+        `v` is spread over a vocabulary-long array kept for the run, then cleared: scipy's
+        products allocate one such array per call, a searchsorted costs log(len(v)) per entry."""
+        self._dense[v.cols] = v.vals
+        products: np.ndarray = m.vals * self._dense[m.cols]
+        self._dense[v.cols] = 0.0
+        return products
 
     def _column(self, m: sp.csc_matrix, term: str) -> np.ndarray:
         """One term's counts over the rows of `m`, read straight from the CSC arrays."""
@@ -307,40 +338,58 @@ def _name(name: str) -> str:
     return " ".join(words(name))
 
 
-def _unit(v: sp.csr_matrix) -> sp.csr_matrix:
-    """A one-row sparse vector scaled to length 1 (unchanged when it is zero)."""
-    norm = float(np.sqrt(np.dot(v.data, v.data)))
-    return sp.csr_matrix(v / norm) if norm else v
+class _Vec(NamedTuple):
+    """A sparse row: ascending column numbers and their values.
+
+    The ranking's vectors are a few hundred to a few hundred thousand terms of a vocabulary of
+    over a million; numpy on the stored entries avoids scipy's per-call checks and
+    vocabulary-long arrays. Arithmetic follows scipy's dtypes (float32 sums; a unit vector is
+    float64), so results are the ones scipy gave."""
+
+    cols: np.ndarray
+    vals: np.ndarray
 
 
-# scipy's sparse products allocate an array as long as the vocabulary (over a million 1..3-grams)
-# on every call; these work on the stored entries only, which is what makes a reader cheap.
+class _Rows(NamedTuple):
+    """Some rows of a sparse matrix as their stored entries: row (0..n-1), column, value."""
+
+    row: np.ndarray
+    cols: np.ndarray
+    vals: np.ndarray
+    n: int
 
 
-def _matching(m: sp.csr_matrix, v: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The entries of `m` whose term is in the one-row `v`: (row, column, m value x v value)."""
-    v.sort_indices()
-    if not v.nnz or not m.nnz:
-        empty = np.zeros(0, dtype=np.int64)
-        return empty, empty, np.zeros(0, dtype=np.float64)
-    pos = np.searchsorted(v.indices, m.indices)
-    pos[pos == v.nnz] = 0
-    hit = np.flatnonzero(v.indices[pos] == m.indices)
-    rows = np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))[hit]
-    return rows, m.indices[hit], m.data[hit].astype(np.float64) * v.data[pos[hit]]
+def _combine(cols: np.ndarray, vals: np.ndarray, dtype: np.dtype) -> _Vec:
+    """Entries added up per column (in the order given, in float64), columns ascending. By a
+    stable sort: numpy 2's np.unique hashes, which is many times slower on these arrays."""
+    order = np.argsort(cols, kind="stable")
+    ordered = cols[order]
+    first = np.ones(len(ordered), dtype=bool)
+    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
+    group = np.empty(len(cols), dtype=np.int64)
+    group[order] = np.cumsum(first) - 1
+    sums = np.bincount(group, weights=vals, minlength=int(first.sum()))
+    return _Vec(ordered[first], sums.astype(dtype))
 
 
-def _dots(m: sp.csr_matrix, v: sp.csr_matrix) -> np.ndarray:
-    """Each row of `m` dotted with the one-row `v`."""
-    rows, _, values = _matching(m, v)
-    return np.bincount(rows, weights=values, minlength=m.shape[0])
+def _plus(a: _Vec, b: _Vec) -> _Vec:
+    """a + b (a float32 sum is rounded once, as float32 addition does)."""
+    return _combine(
+        np.concatenate([a.cols, b.cols]),
+        np.concatenate([a.vals, b.vals]),
+        np.result_type(a.vals, b.vals),
+    )
 
 
-def _sum_rows(m: sp.csr_matrix) -> sp.csr_matrix:
-    """The rows of `m` added up, as one row."""
-    cols, inverse = np.unique(m.indices, return_inverse=True)
-    data = np.bincount(inverse, weights=m.data, minlength=len(cols)).astype(np.float32)
-    return sp.csr_matrix((data, cols, np.array([0, len(cols)])), shape=(1, m.shape[1]))
+def _unit(v: _Vec) -> _Vec:
+    """`v` scaled to length 1 (unchanged when it is zero)."""
+    norm = float(np.sqrt(np.dot(v.vals, v.vals)))
+    return _Vec(v.cols, v.vals.astype(np.float64) * (1 / norm)) if norm else v
+
+
+def _sum_rows(m: _Rows) -> _Vec:
+    """The rows of `m` added up, as one row (float32)."""
+    return _combine(m.cols, m.vals, np.dtype(np.float32))
 
 
 class _Pool:
@@ -354,7 +403,6 @@ class _Pool:
         )
         self.position = {p.id: i for i, p in enumerate(self.papers)}
         self.rows = np.array([space.row[p.id] for p in self.papers], dtype=np.int64)
-        self.matrix = sp.csr_matrix(space.matrix[self.rows])
         self.fields = space.fields(self.rows)
         self.trend = np.array([_trend(p) for p in self.papers])
         self._evidence: dict[Concept, tuple[np.ndarray, np.ndarray]] = {}
@@ -382,37 +430,33 @@ class _Pool:
 
 def _similarities(
     pool: _Pool, concepts: list[Concept], liked: Sequence[str], needed: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, sp.csr_matrix]:
+) -> tuple[np.ndarray, np.ndarray, _Vec]:
     """For the candidates at `needed`: relative similarity (for inclusion) and the widened one
     (for ordering); and the widened profile vector (for reasons). The profile is calibrated on
     the on-topic papers (at most TOPIC_SAMPLE of them, evenly spaced through the corpus)."""
     space = pool.space
-    n_terms = space.matrix.shape[1]
-    profile = sp.csr_matrix((1, n_terms), dtype=np.float32)
+    profile = _Vec(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
     for c in concepts:
-        profile = profile + space.vector(c.terms)
-    liked_rows = [space.row[i] for i in liked if i in space.row]
-    if liked_rows:
-        profile = profile + _unit(_sum_rows(space.matrix[liked_rows]))
-    profile = _unit(sp.csr_matrix(profile))
-    topic_rows = np.unique(
-        np.concatenate(
-            [space.in_title(c) for c in concepts] + [np.array(liked_rows, dtype=np.int64)]
-        )
-    )
+        profile = _plus(profile, space.vector(c.terms))
+    liked_rows = np.array([space.row[i] for i in liked if i in space.row], dtype=np.int64)
+    if len(liked_rows):
+        profile = _plus(profile, _unit(_sum_rows(space.take(liked_rows))))
+    profile = _unit(profile)
+    topic_rows = np.unique(np.concatenate([space.in_title(c) for c in concepts] + [liked_rows]))
     if len(topic_rows) > TOPIC_SAMPLE:
         topic_rows = topic_rows[
             np.linspace(0, len(topic_rows) - 1, TOPIC_SAMPLE).round().astype(int)
         ]
-    candidates = pool.matrix if len(needed) == len(pool.papers) else pool.matrix[needed]
-    cosine = _dots(candidates, profile)
-    if not len(topic_rows) or profile.nnz == 0:
+    candidates = space.take(pool.rows[needed])
+    cosine = space.dots(candidates, profile)
+    if not len(topic_rows) or not len(profile.cols):
         return np.ones(len(needed)), cosine, profile
-    topic = sp.csr_matrix(space.matrix[topic_rows])
-    reference = float(np.median(_dots(topic, profile))) or 1.0
-    widened = _unit(sp.csr_matrix(profile + FEEDBACK * _unit(_sum_rows(topic))))
-    wide = _dots(candidates, widened)
-    wide_reference = float(np.median(_dots(topic, widened))) or 1.0
+    topic = space.take(topic_rows)
+    reference = float(np.median(space.dots(topic, profile))) or 1.0
+    centroid = _unit(_sum_rows(topic))
+    widened = _unit(_plus(profile, _Vec(centroid.cols, FEEDBACK * centroid.vals)))
+    wide = space.dots(candidates, widened)
+    wide_reference = float(np.median(space.dots(topic, widened))) or 1.0
     return cosine / reference, wide / wide_reference, widened
 
 
@@ -528,19 +572,17 @@ def _matched(
 
 
 def _related(
-    space: Space, rows: np.ndarray, profile: sp.csr_matrix, own_terms: set[str]
+    space: Space, rows: np.ndarray, profile: _Vec, own_terms: set[str]
 ) -> list[tuple[str, ...]]:
     """Per row: the terms, other than the keywords, that add most to its similarity (single
     words found in at least RELATED_MIN_DF papers)."""
-    if not profile.nnz:
+    if not len(profile.cols):
         return [() for _ in rows]
     own = [space.vocabulary[t] for t in own_terms if t in space.vocabulary]
-    keep = space.shown[profile.indices] & ~np.isin(profile.indices, own)
-    weights = sp.csr_matrix(
-        (profile.data[keep], profile.indices[keep], np.array([0, int(keep.sum())])),
-        shape=profile.shape,
+    keep = space.shown[profile.cols] & ~np.isin(profile.cols, own)
+    where, cols, values = space.matching(
+        space.take(rows), _Vec(profile.cols[keep], profile.vals[keep])
     )
-    where, cols, values = _matching(sp.csr_matrix(space.matrix[rows]), weights)
     out = []
     for i in range(len(rows)):
         mine = where == i

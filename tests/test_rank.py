@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from digest.papers import canonical_id
-from digest.rank import Profile, Space, _dots, _sum_rows, rank, rank_many
+from digest.rank import Profile, Space, _plus, _sum_rows, _unit, _Vec, rank, rank_many
 from digest.types import Paper
 
 ROOT = Path(__file__).parent.parent
@@ -265,10 +265,36 @@ def test_many_readers_at_once_rank_as_each_alone() -> None:
 
 
 def test_sparse_helpers_agree_with_scipy() -> None:
-    """The products that avoid vocabulary-long arrays give what scipy's products give."""
+    """The products over stored entries give what scipy's sparse products give."""
+    space = Space(CORPUS)
+    n_terms = space.matrix.shape[1]
     rng = np.random.default_rng(1)
-    m = sp.random(40, 5000, density=0.02, format="csr", dtype=np.float32, random_state=rng)
-    v = sp.random(1, 5000, density=0.05, format="csr", dtype=np.float32, random_state=rng)
-    assert np.allclose(_dots(m, v), (m @ v.T).toarray().ravel(), atol=1e-6)
-    assert np.allclose(_sum_rows(m).toarray(), np.asarray(m.sum(axis=0)), atol=1e-5)
-    assert not _dots(m, sp.csr_matrix((1, 5000), dtype=np.float32)).any()
+    rows = np.array([4, 0, 2, 2, 7])
+    cols = np.sort(rng.choice(n_terms, size=n_terms // 3, replace=False))
+    v = _Vec(cols, rng.random(len(cols)).astype(np.float32))
+    v_csr = sp.csr_matrix((v.vals, v.cols, [0, len(cols)]), shape=(1, n_terms))
+    m = space.matrix[rows]
+    taken = space.take(rows)
+    assert np.allclose(space.dots(taken, v), (m @ v_csr.T).toarray().ravel(), atol=1e-6)
+    assert space.dots(taken, v).any()
+    where, at, products = space.matching(taken, v)
+    expected = m.multiply(v_csr).tocoo()
+    assert sorted(zip(where, at, np.round(products, 6), strict=True)) == sorted(
+        zip(expected.row, expected.col, np.round(expected.data.astype(np.float64), 6), strict=True)
+    )
+    total = _sum_rows(taken)
+    assert np.allclose(
+        sp.csr_matrix((total.vals, total.cols, [0, len(total.cols)]), shape=(1, n_terms)).toarray(),
+        np.asarray(m.sum(axis=0)),
+        atol=1e-5,
+    )
+    both = _plus(total, v)
+    assert np.allclose(
+        sp.csr_matrix((both.vals, both.cols, [0, len(both.cols)]), shape=(1, n_terms)).toarray(),
+        np.asarray(m.sum(axis=0)) + v_csr.toarray(),
+        atol=1e-5,
+    )
+    assert np.isclose(np.linalg.norm(_unit(both).vals), 1.0)
+    empty = _Vec(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
+    assert not space.dots(taken, empty).any()
+    assert not space._dense.any()  # the scratch array is left clean
