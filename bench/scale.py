@@ -10,6 +10,9 @@ MJML compile, and SMTP messages per second on one reused connection versus one p
   the run itself);
 - readers: R subscriber files with 2-4 keywords each.
 
+As in a store that has run before, the analyses of the history's newest 20,000 papers (the
+ranking corpus) are kept before the run: the run analyses only the new papers.
+
 Papers are recombined from real text (the HF archive in ../shared/data/hf when present, else the
 bundled listing snapshots): titles and abstracts are made of real sentences and phrases, shuffled,
 with fresh ids. Readers' keywords are drawn from the real HF ai_keywords / frequent title phrases.
@@ -30,6 +33,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -42,6 +46,7 @@ sys.path.insert(0, str(ROOT))
 from digest.render import Renderer  # noqa: E402
 from digest.sources.listing import parse_listing  # noqa: E402
 from digest.store import Store  # noqa: E402
+from digest.terms import analyse  # noqa: E402
 from digest.types import Paper  # noqa: E402
 
 NOW = datetime(2026, 8, 10, 7, 0, tzinfo=UTC)  # a Monday
@@ -139,6 +144,12 @@ def build(
                 day = NOW - timedelta(days=8 + 82 * n / max(history, 1))
                 store.add_batch("history", batch, day)
                 batch = []
+        # steady state: earlier runs kept the analyses of the corpus (the newest 20,000 papers)
+        corpus = store.papers(newest=20_000)
+        surface: Counter[tuple[str, str]] = Counter()
+        store.save_terms(
+            {p.id: analyse(p, surface) for p in corpus}, surface, keep=[p.id for p in corpus]
+        )
     fresh = [synthetic_paper(rng, n, titles, sentences, "2608.") for n in range(new)]
     httpd, url = serve(json.dumps([hf_item(p) for p in fresh]).encode())
     subs = folder / "subscribers"

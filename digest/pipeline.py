@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import fcntl
 import zoneinfo
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -35,6 +36,7 @@ from digest.rank import Ranked, Space, profile_of, quoted, rank_many
 from digest.render import DigestView, Headers, Item, Renderer, item_of, summary, to_message
 from digest.sources import make_source
 from digest.store import Store
+from digest.terms import analyse, most_frequent_word
 from digest.tokens import load_secret, message_id, unsubscribe_token
 from digest.types import DeliveryReport, FetchReport, RunReport, SourceReport
 
@@ -98,11 +100,23 @@ def window_start(config: Config, subscriber: Subscriber, now: datetime) -> datet
     return now - timedelta(days=days)
 
 
-def build_space(config: Config, store: Store, now: datetime) -> Space:
+def build_space(config: Config, store: Store, now: datetime, *, keep: bool = False) -> Space:
     """The TF-IDF space of the stored corpus: the newest `corpus_max` papers first seen in the
-    `corpus_days` up to now (readers' candidates are the newest, so they are always in it)."""
+    `corpus_days` up to now (readers' candidates are the newest, so they are always in it).
+
+    Papers are analysed once: the analyses kept in the store are reused, the others are made
+    here and, with `keep` (`digest run`), kept for the next run."""
     since = now - timedelta(days=config.ranking.corpus_days)
-    return Space(store.papers(since=since, until=now, newest=config.ranking.corpus_max))
+    papers = store.papers(since=since, until=now, newest=config.ranking.corpus_max)
+    kept = store.terms()
+    surface: Counter[tuple[str, str]] = Counter()
+    fresh = {p.id: analyse(p, surface) for p in papers if p.id not in kept}
+    words = store.word_counts()
+    if keep:
+        store.save_terms(fresh, surface, keep=[p.id for p in papers])
+    words.update(surface)
+    analysed = [kept.get(p.id) or fresh[p.id] for p in papers]
+    return Space(papers, analysed, most_frequent_word(words))
 
 
 def rank_readers(
@@ -345,7 +359,7 @@ def deliver(
             and is_due(sub, now, tz)
             and (sub.id, periods[sub.id]) not in claimed
         ]
-        space = build_space(config, store, now) if due else None
+        space = build_space(config, store, now, keep=not dry_run) if due else None
         rankings = rank_readers(config, space, store, due, now, included_only=True) if space else ()
         for sub, ranked in rankings:
             if not ranked:

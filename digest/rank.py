@@ -32,11 +32,9 @@ Measured in bench/ranking_quality.py; the figures are in the README.
 
 from __future__ import annotations
 
-import itertools
 import math
-from array import array
 from collections import Counter
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -45,7 +43,8 @@ import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfTransformer
 
 from digest.config import RankingConfig, Subscriber
-from digest.text import MAX_NGRAM, content_words, ngrams, stem, stems, words
+from digest.terms import TERMS, PaperTerms, analyse, most_frequent_word, term_ids
+from digest.text import MAX_NGRAM, ngrams, stems, words
 from digest.types import Paper
 
 TITLE_EVIDENCE = 1.0
@@ -115,29 +114,6 @@ def concept(text: str) -> Concept | None:
     return Concept(text, keys, tuple(ngrams(tokens)), tuple(dict.fromkeys(tokens)))
 
 
-def _fields(
-    paper: Paper, surface: Counter[tuple[str, str]]
-) -> tuple[list[str], list[str], list[str]]:
-    """The terms of a paper's title, abstract and ai_keywords; counts which word each stem was."""
-    out = []
-    for text in (paper.title, paper.abstract):
-        found = content_words(text)
-        tokens = list(map(stem, found))
-        surface.update(zip(tokens, found, strict=True))
-        out.append(ngrams(tokens))
-    keywords = [t for k in paper.ai_keywords for t in ngrams(stems(k))]
-    return out[0], out[1], keywords
-
-
-def _most_frequent_word(surface: Counter[tuple[str, str]]) -> dict[str, str]:
-    """Per stem, the word seen most often behind it (the first seen among equals)."""
-    best: dict[str, tuple[int, str]] = {}
-    for (s, w), n in surface.items():  # in first-seen order
-        if s not in best or n > best[s][0]:
-            best[s] = (n, w)
-    return {s: w for s, (_, w) in best.items()}
-
-
 @dataclass(frozen=True)
 class Fields:
     """Per-field term counts (papers x terms, CSC: one term's papers are contiguous)."""
@@ -150,74 +126,91 @@ class Fields:
 class Space:
     """The TF-IDF space of a corpus, with per-field term counts for evidence. Fit once per run."""
 
-    def __init__(self, corpus: Sequence[Paper]) -> None:
+    def __init__(
+        self,
+        corpus: Sequence[Paper],
+        analysed: Sequence[PaperTerms] | None = None,
+        words: Mapping[str, str] | None = None,
+    ) -> None:
+        """`analysed`: each paper's terms, when kept from an earlier run (`digest.terms`), with
+        `words`, the word shown for each stem; else both are made from the papers here."""
         self.papers = list(corpus)
         self.row = {p.id: i for i, p in enumerate(self.papers)}
-        surface: Counter[tuple[str, str]] = Counter()
-        # one pass over the papers: per-field term counts in compact arrays (a paper's terms are
-        # dropped as soon as they are counted); each new term takes the next number of `ids`
-        # (numbers are skipped when a term is already known), then columns are put in the
-        # alphabetical order of terms
-        vocabulary: dict[str, int] = {}
-        ids = itertools.count()
-        triples = [(array("q"), array("q"), array("f")) for _ in range(3)]
-        for i, paper in enumerate(self.papers):
-            for terms, (rows, cols, vals) in zip(_fields(paper, surface), triples, strict=True):
-                counted = Counter(terms)
-                rows.extend([i] * len(counted))
-                cols.extend(map(vocabulary.setdefault, counted, ids))
-                vals.extend(counted.values())
-        self._surface = _most_frequent_word(surface)
-        del surface
-        self.terms = sorted(vocabulary)
-        order = np.zeros(next(ids), dtype=np.int32)
-        order[np.fromiter(map(vocabulary.__getitem__, self.terms), dtype=np.int64)] = np.arange(
-            len(self.terms), dtype=np.int32
-        )
-        del vocabulary
-        self.vocabulary = dict(zip(self.terms, range(len(self.terms)), strict=True))
-        shape = (len(self.papers), len(self.terms))
+        if analysed is None or words is None:
+            surface: Counter[tuple[str, str]] = Counter()
+            analysed = [analyse(p, surface) for p in self.papers]
+            words = most_frequent_word(surface)
+        # columns: every term id of the corpus, ascending
+        fields = []
+        for name in ("title", "abstract", "keywords"):
+            arrays = [getattr(a, name) for a in analysed]
+            entries = np.concatenate(arrays) if arrays else np.zeros(0, dtype=TERMS)
+            rows = np.repeat(
+                np.arange(len(arrays)), np.fromiter(map(len, arrays), np.int64, len(arrays))
+            )
+            fields.append((rows, entries))
+        ids = np.sort(np.concatenate([entries["term"] for _, entries in fields]))
+        first = np.ones(len(ids), dtype=bool)
+        np.not_equal(ids[1:], ids[:-1], out=first[1:])
+        self.ids = ids[first]
+        del ids, first
+        shape = (len(self.papers), len(self.ids))
         self.title, self.abstract, self.keywords = (
             sp.csc_matrix(
                 (
-                    np.frombuffer(vals, dtype=np.float32),
-                    (
-                        np.frombuffer(rows, dtype=np.int64),
-                        order[np.frombuffer(cols, dtype=np.int64)],
-                    ),
+                    entries["count"].astype(np.float32),
+                    (rows, np.searchsorted(self.ids, entries["term"])),
                 ),
                 shape=shape,
                 dtype=np.float32,
             )
-            for rows, cols, vals in triples
+            for rows, entries in fields
         )
+        del fields
         transformer = TfidfTransformer(sublinear_tf=True, norm="l2")
-        if self.terms:
+        if len(self.ids):
             counts = sp.csr_matrix(2 * self.title + self.abstract + self.keywords)
             self.matrix = sp.csr_matrix(transformer.fit_transform(counts), dtype=np.float32)
             self.idf = transformer.idf_
         else:
             self.matrix, self.idf = sp.csr_matrix(shape, dtype=np.float32), np.zeros(0)
-        self.df = np.bincount(self.matrix.indices, minlength=len(self.terms))
+        self.df = np.bincount(self.matrix.indices, minlength=len(self.ids))
+        # single words (stems) by column, shown as the word most often behind them
+        stems_known = list(words)
+        at = self.columns(stems_known)
+        self._word = {int(j): words[st] for j, st in zip(at, stems_known, strict=True) if j >= 0}
+        # terms fit to show as "related": single words found in a few papers at least
+        self.shown = np.zeros(len(self.ids), dtype=bool)
+        self.shown[at[at >= 0]] = True
+        self.shown &= self.df >= RELATED_MIN_DF
         # per keyword, shared by the readers of a run who have it
         self._vectors: dict[tuple[str, ...], _Vec] = {}
-        self._dense = np.zeros(len(self.terms), dtype=np.float64)
+        self._dense = np.zeros(len(self.ids), dtype=np.float64)
         self._titled: dict[Concept, np.ndarray] = {}
         self._pool: tuple[frozenset[str], _Pool] | None = None
-        # terms fit to show as "related": single words found in a few papers at least
-        self.shown = np.array([" " not in t for t in self.terms], dtype=bool) & (
-            self.df >= RELATED_MIN_DF
-        )
 
-    def describe(self, term: str) -> str:
-        """A term as a reader would write it: the most frequent word behind each stem."""
-        return " ".join(self._surface.get(s, s) for s in term.split())
+    def columns(self, terms: Sequence[str]) -> np.ndarray:
+        """The column of each term; -1 for a term the corpus does not have."""
+        wanted = term_ids(terms)
+        at = np.searchsorted(self.ids, wanted)
+        at[at == len(self.ids)] = 0
+        found = self.ids[at] == wanted if len(self.ids) else np.zeros(len(wanted), dtype=bool)
+        return np.where(found, at, -1)
+
+    def column(self, term: str) -> int | None:
+        """The column of one term, or None."""
+        j = int(self.columns([term])[0])
+        return j if j >= 0 else None
+
+    def word(self, j: int) -> str:
+        """The word shown for the single-word term of column j."""
+        return self._word[j]
 
     def vector(self, terms: Sequence[str]) -> _Vec:
         """The unit TF-IDF vector of some terms (terms unknown to the corpus are ignored)."""
         key = tuple(terms)
         if key not in self._vectors:
-            counts = Counter(j for t in terms if (j := self.vocabulary.get(t)) is not None)
+            counts = Counter(int(j) for j in self.columns(terms) if j >= 0)
             cols = np.array(sorted(counts), dtype=np.int64)
             # what TfidfTransformer(sublinear_tf=True, norm="l2") does to one row
             weights = ((1.0 + np.log([counts[j] for j in cols])) * self.idf[cols]).astype(
@@ -263,7 +256,7 @@ class Space:
     def _column(self, m: sp.csc_matrix, term: str) -> np.ndarray:
         """One term's counts over the rows of `m`, read straight from the CSC arrays."""
         out = np.zeros(m.shape[0], dtype=np.float32)
-        j = self.vocabulary.get(term)
+        j = self.column(term)
         if j is not None:
             lo, hi = m.indptr[j], m.indptr[j + 1]
             out[m.indices[lo:hi]] = m.data[lo:hi]
@@ -286,9 +279,7 @@ class Space:
             1.0 - ABSTRACT_DECAY**abstract,
         ]
         if len(c.words) > 1:
-            weights = np.array(
-                [self.idf[j] if (j := self.vocabulary.get(w)) is not None else 0.0 for w in c.words]
-            )
+            weights = np.array([self.idf[j] if j >= 0 else 0.0 for j in self.columns(c.words)])
             if weights.sum() > 0:
                 present = np.column_stack([self._column(fields.title, w) > 0 for w in c.words])
                 share = present @ weights / weights.sum()
@@ -575,10 +566,10 @@ def _related(
     space: Space, rows: np.ndarray, profile: _Vec, own_terms: set[str]
 ) -> list[tuple[str, ...]]:
     """Per row: the terms, other than the keywords, that add most to its similarity (single
-    words found in at least RELATED_MIN_DF papers)."""
+    words found in at least RELATED_MIN_DF papers), as words."""
     if not len(profile.cols):
         return [() for _ in rows]
-    own = [space.vocabulary[t] for t in own_terms if t in space.vocabulary]
+    own = space.columns(sorted(own_terms))
     keep = space.shown[profile.cols] & ~np.isin(profile.cols, own)
     where, cols, values = space.matching(
         space.take(rows), _Vec(profile.cols[keep], profile.vals[keep])
@@ -586,8 +577,12 @@ def _related(
     out = []
     for i in range(len(rows)):
         mine = where == i
-        top = np.lexsort((cols[mine], -values[mine]))[:RELATED]
-        out.append(tuple(space.describe(space.terms[j]) for j in cols[mine][top]))
+        weight, at = values[mine], cols[mine]
+        if len(weight) > RELATED:  # the RELATED largest, and any equal to the last of them
+            pick = weight >= np.partition(weight, len(weight) - RELATED)[len(weight) - RELATED]
+            weight, at = weight[pick], at[pick]
+        top = sorted(zip(-weight, map(space.word, at.tolist()), strict=True))[:RELATED]
+        out.append(tuple(w for _, w in top))  # ties: alphabetical
     return out
 
 

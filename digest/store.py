@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections import Counter
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import astuple, fields
@@ -24,6 +25,8 @@ from typing import Any
 from digest.errors import StoreError
 from digest.http import Validators
 from digest.papers import merge, same_paper, title_key
+from digest.terms import VERSION as TERMS_VERSION
+from digest.terms import PaperTerms
 from digest.types import Paper, StoreResult
 
 MIGRATIONS: tuple[str, ...] = (
@@ -120,6 +123,27 @@ MIGRATIONS: tuple[str, ...] = (
         summary  TEXT NOT NULL
     );
     CREATE INDEX runs_at ON runs (at);
+    """,
+    # 3: each paper's analysed terms, so a run analyses only the papers it has not seen
+    """
+    -- digest.terms.PaperTerms of the papers of the last run's ranking corpus (TERMS arrays);
+    -- removed when a paper's text changes or it leaves the corpus, redone when missing
+    CREATE TABLE paper_terms (
+        paper    INTEGER PRIMARY KEY REFERENCES papers (pk) ON DELETE CASCADE,
+        version  INTEGER NOT NULL,             -- digest.terms.VERSION
+        title    BLOB NOT NULL,
+        abstract BLOB NOT NULL,
+        keywords BLOB NOT NULL
+    );
+
+    -- how often each word stood behind each stem in analysed titles and abstracts (related
+    -- terms are shown as the most frequent; the first seen, by rowid, among equals)
+    CREATE TABLE words (
+        stem TEXT NOT NULL,
+        word TEXT NOT NULL,
+        n    INTEGER NOT NULL,
+        PRIMARY KEY (stem, word)
+    );
     """,
 )
 
@@ -251,6 +275,7 @@ class Store:
                     f"UPDATE papers SET {assignments}, title_key = ? WHERE pk = ?",
                     [*_row_values(merged), title_key(merged.title), pk],
                 )
+                self.db.execute("DELETE FROM paper_terms WHERE paper = ?", (pk,))
         self.db.executemany(
             "INSERT OR IGNORE INTO paper_ids (id, paper) VALUES (?, ?)", [(paper.id, pk), (key, pk)]
         )
@@ -327,6 +352,54 @@ class Store:
             (paper_id,),
         )
         return {r[0]: datetime.fromisoformat(r[1]) for r in rows}
+
+    # --- analysed terms (digest.terms) ---------------------------------------------------------
+
+    def terms(self) -> dict[str, PaperTerms]:
+        """Every kept analysis of the current version, by paper id."""
+        rows = self.db.execute(
+            "SELECT p.id, t.title, t.abstract, t.keywords FROM paper_terms t"
+            " JOIN papers p ON p.pk = t.paper WHERE t.version = ?",
+            (TERMS_VERSION,),
+        )
+        return {r[0]: PaperTerms.from_bytes(r[1], r[2], r[3]) for r in rows}
+
+    def word_counts(self) -> Counter[tuple[str, str]]:
+        """(stem, word) -> how often, in the order first seen."""
+        rows = self.db.execute("SELECT stem, word, n FROM words ORDER BY rowid")
+        return Counter({(r[0], r[1]): r[2] for r in rows})
+
+    def save_terms(
+        self,
+        analysed: Mapping[str, PaperTerms],
+        surface: Counter[tuple[str, str]],
+        keep: Collection[str],
+    ) -> None:
+        """Keep these papers' analyses and count their words, and drop the analyses of papers
+        not in `keep` (the corpus), in one transaction."""
+        try:
+            with self.transaction() as db:
+                db.executemany(
+                    "INSERT OR REPLACE INTO paper_terms (paper, version, title, abstract, keywords)"
+                    " SELECT pk, ?, ?, ?, ? FROM papers WHERE id = ?",
+                    [(TERMS_VERSION, *t.to_bytes(), pid) for pid, t in analysed.items()],
+                )
+                db.executemany(
+                    "INSERT INTO words (stem, word, n) VALUES (?, ?, ?)"
+                    " ON CONFLICT (stem, word) DO UPDATE SET n = n + excluded.n",
+                    [(st, w, n) for (st, w), n in surface.items()],
+                )
+                kept = set(keep)
+                gone = [
+                    (pk,)
+                    for pk, pid in db.execute(
+                        "SELECT t.paper, p.id FROM paper_terms t JOIN papers p ON p.pk = t.paper"
+                    )
+                    if pid not in kept
+                ]
+                db.executemany("DELETE FROM paper_terms WHERE paper = ?", gone)
+        except sqlite3.Error as e:
+            raise StoreError(f"cannot keep analysed terms: {e}") from e
 
     def count(self) -> int:
         """How many papers are stored."""
