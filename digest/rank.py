@@ -140,7 +140,6 @@ class Space:
             surface: Counter[tuple[str, str]] = Counter()
             analysed = [analyse(p, surface) for p in self.papers]
             words = most_frequent_word(surface)
-        # columns: every term id of the corpus, ascending
         fields = []
         for name in ("title", "abstract", "keywords"):
             arrays = [getattr(a, name) for a in analysed]
@@ -149,22 +148,25 @@ class Space:
                 np.arange(len(arrays)), np.fromiter(map(len, arrays), np.int64, len(arrays))
             )
             fields.append((rows, entries))
-        ids = np.sort(np.concatenate([entries["term"] for _, entries in fields]))
+        # columns: the corpus's term ids, ascending; each entry's column from one argsort
+        ids = np.concatenate([entries["term"] for _, entries in fields])
+        order = np.argsort(ids)
+        ordered = ids[order]
         first = np.ones(len(ids), dtype=bool)
-        np.not_equal(ids[1:], ids[:-1], out=first[1:])
-        self.ids = ids[first]
-        del ids, first
+        np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
+        self.ids = ordered[first]
+        column = np.empty(len(ids), dtype=np.int32)
+        column[order] = np.cumsum(first) - 1
+        del ids, order, ordered, first
         shape = (len(self.papers), len(self.ids))
+        starts = np.cumsum([0] + [len(entries) for _, entries in fields])
         self.title, self.abstract, self.keywords = (
             sp.csc_matrix(
-                (
-                    entries["count"].astype(np.float32),
-                    (rows, np.searchsorted(self.ids, entries["term"])),
-                ),
+                (entries["count"].astype(np.float32), (rows, column[start:end])),
                 shape=shape,
                 dtype=np.float32,
             )
-            for rows, entries in fields
+            for (rows, entries), start, end in zip(fields, starts[:-1], starts[1:], strict=True)
         )
         del fields
         transformer = TfidfTransformer(sublinear_tf=True, norm="l2")
