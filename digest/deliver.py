@@ -50,6 +50,10 @@ def next_attempt(now: datetime, attempts: int) -> datetime:
 
 
 class Transport(Protocol):
+    # digests claimed (and marked) per ledger transaction: many for the outbox, whose files
+    # tell what a crash left undone; one for SMTP, so a crash leaves one message in doubt
+    batch: int
+
     def send(self, sender: str, recipient: str, message: bytes, name: str) -> Outcome: ...
 
     def close(self) -> None: ...
@@ -58,6 +62,8 @@ class Transport(Protocol):
 class Outbox:
     """One .eml file per digest, written atomically: `<outbox>/<name>.eml`."""
 
+    batch = 200
+
     def __init__(self, folder: Path) -> None:
         self.folder = folder
 
@@ -65,6 +71,7 @@ class Outbox:
         return self.folder / f"{name}.eml"
 
     def send(self, sender: str, recipient: str, message: bytes, name: str) -> Outcome:
+        tmp = None
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".eml", dir=self.folder)
@@ -74,6 +81,8 @@ class Outbox:
                 os.fsync(f.fileno())
             os.replace(tmp, self.path(name))
         except OSError as e:
+            if tmp is not None:
+                Path(tmp).unlink(missing_ok=True)  # no half-written file left behind
             raise TransportDown(
                 f"cannot write to the outbox {self.folder}: {e.strerror or e}"
             ) from e
@@ -90,6 +99,8 @@ def _code_outcome(code: int, text: bytes | str) -> Outcome:
 
 class Smtp:
     """An SMTP client that keeps one connection for a run."""
+
+    batch = 1
 
     def __init__(self, config: SmtpConfig, *, rate_per_second: float | None = None) -> None:
         self.config = config

@@ -33,9 +33,18 @@ from digest.feeds import FeedEntry, build_feed, write_feed
 from digest.http import Http
 from digest.papers import dedupe, link
 from digest.rank import Ranked, Space, profile_of, quoted, rank_many
-from digest.render import DigestView, Headers, Item, Renderer, item_of, summary, to_message
+from digest.render import (
+    DigestView,
+    Headers,
+    Item,
+    Renderer,
+    header_safe,
+    item_of,
+    message_bytes,
+    summary,
+)
 from digest.sources import make_source
-from digest.store import Store
+from digest.store import Claim, Mark, Store
 from digest.terms import analyse, most_frequent_word
 from digest.tokens import load_secret, message_id, unsubscribe_token
 from digest.types import DeliveryReport, FetchReport, RunReport, SourceReport
@@ -240,38 +249,59 @@ def headers_for(
     )
 
 
-def _deliver_one(
+def _fate(outcome: Outcome, now: datetime, attempts: int, expires: datetime) -> Outcome:
+    """A deferred digest past its retry time has failed."""
+    if outcome.status == "deferred" and now >= expires:
+        return Outcome("failed", f"gave up after retries: {outcome.detail}")
+    return outcome
+
+
+def _mark(sub: str, period: str, outcome: Outcome, now: datetime, attempts: int) -> Mark:
+    """The ledger's record of an outcome: the error unless sent, the next try if deferred."""
+    return Mark(
+        sub,
+        period,
+        outcome.status,
+        error=outcome.detail if outcome.status != "sent" else None,
+        next_attempt=next_attempt(now, attempts) if outcome.status == "deferred" else None,
+    )
+
+
+def _send_claimed(
     store: Store,
     transport: Transport,
     sender: str,
-    row_sub: str,
-    period: str,
-    recipient: str,
-    message: bytes,
+    claims: list[Claim],
     now: datetime,
     attempts: int,
     expires: datetime,
-) -> DeliveryReport:
-    """Send one claimed digest and record its fate. Raises TransportDown after deferring it."""
+) -> Iterator[tuple[Claim, Outcome]]:
+    """Send digests already claimed, marking each one's fate (per `transport.batch`). When the
+    transport goes down, the digest being sent is deferred, the claims not yet tried are
+    dropped (the next run makes them again), and TransportDown is raised."""
+    marks: list[Mark] = []
     try:
-        outcome = transport.send(sender, recipient, message, f"{period}-{row_sub}")
-    except TransportDown as e:
-        store.mark(
-            row_sub, period, "deferred", now, error=str(e), next_attempt=next_attempt(now, attempts)
-        )
-        raise
-    if outcome.status == "deferred" and now >= expires:
-        outcome = Outcome("failed", f"gave up after retries: {outcome.detail}")
-    retry = next_attempt(now, attempts) if outcome.status == "deferred" else None
-    store.mark(
-        row_sub,
-        period,
-        outcome.status,
-        now,
-        error=outcome.detail if outcome.status != "sent" else None,
-        next_attempt=retry,
-    )
-    return DeliveryReport(row_sub, period, outcome.status, detail=outcome.detail)
+        for k, claim in enumerate(claims):
+            name = f"{claim.period}-{claim.subscriber}"
+            try:
+                outcome = transport.send(sender, claim.recipient, claim.message, name)
+            except TransportDown as e:
+                marks.append(
+                    _mark(
+                        claim.subscriber, claim.period, Outcome("deferred", str(e)), now, attempts
+                    )
+                )
+                store.unclaim([(c.subscriber, c.period) for c in claims[k + 1 :]])
+                raise
+            outcome = _fate(outcome, now, attempts, expires)
+            marks.append(_mark(claim.subscriber, claim.period, outcome, now, attempts))
+            if len(marks) >= transport.batch:
+                store.mark_many(marks, now)
+                marks = []
+            yield claim, outcome
+    finally:
+        if marks:
+            store.mark_many(marks, now)
 
 
 def recover(store: Store, config: Config, now: datetime) -> list[str]:
@@ -336,20 +366,23 @@ def deliver(
                 if row["next_attempt"] and datetime.fromisoformat(row["next_attempt"]) > now:
                     continue
                 store.mark(row["subscriber"], row["period"], "sending", now, attempt=True)
-                done(
-                    _deliver_one(
-                        store,
-                        transport,
-                        sender,
-                        row["subscriber"],
-                        row["period"],
-                        row["recipient"],
-                        row["message"],
-                        now,
-                        row["attempts"] + 1,
-                        datetime.fromisoformat(row["created"]) + expires_after,
-                    )
+                retry = Claim(
+                    row["subscriber"], row["period"], row["recipient"], "", row["message"], ()
                 )
+                for claim, outcome in _send_claimed(
+                    store,
+                    transport,
+                    sender,
+                    [retry],
+                    now,
+                    row["attempts"] + 1,
+                    datetime.fromisoformat(row["created"]) + expires_after,
+                ):
+                    done(
+                        DeliveryReport(
+                            claim.subscriber, claim.period, outcome.status, detail=outcome.detail
+                        )
+                    )
         periods = {sub.id: period_of(sub, now, tz) for sub in subscribers}
         claimed = store.claimed(set(periods.values()))
         due = [
@@ -361,6 +394,25 @@ def deliver(
         ]
         space = build_space(config, store, now, keep=not dry_run) if due else None
         rankings = rank_readers(config, space, store, due, now, included_only=True) if space else ()
+        pending: list[Claim] = []
+
+        def send_pending() -> None:
+            assert transport is not None
+            store.claim(pending, now)
+            for claim, outcome in _send_claimed(
+                store, transport, sender, pending, now, 1, now + expires_after
+            ):
+                done(
+                    DeliveryReport(
+                        claim.subscriber,
+                        claim.period,
+                        outcome.status,
+                        len(claim.papers),
+                        outcome.detail,
+                    )
+                )
+            pending.clear()
+
         for sub, ranked in rankings:
             if not ranked:
                 continue
@@ -371,32 +423,21 @@ def deliver(
                 continue
             assert transport is not None
             view = digest_view(config, sub, items, now, secret)
-            message = to_message(
-                renderer.render(view), headers_for(config, secret, sub, period, now)
+            envelope = headers_for(config, secret, sub, period, now)
+            pending.append(
+                Claim(
+                    sub.id,
+                    period,
+                    sub.email,
+                    header_safe(envelope.message_id),
+                    message_bytes(renderer.render(view), envelope),  # stored = sent
+                    tuple((i.id, i.why) for i in items),
+                )
             )
-            data = message.as_bytes()  # serialised once: what is stored is what is sent
-            store.claim(
-                sub.id,
-                period,
-                recipient=sub.email,
-                message_id=str(message["Message-ID"]),
-                message=data,
-                papers=[(i.id, i.why) for i in items],
-                now=now,
-            )
-            report = _deliver_one(
-                store,
-                transport,
-                sender,
-                sub.id,
-                period,
-                sub.email,
-                data,
-                now,
-                1,
-                now + expires_after,
-            )
-            done(DeliveryReport(sub.id, period, report.status, len(items), report.detail))
+            if len(pending) >= transport.batch:
+                send_pending()
+        if pending:
+            send_pending()
     except TransportDown as e:
         return reports, warnings, str(e)
     finally:

@@ -14,12 +14,15 @@ and the subject and other header values are stripped of CR, LF and NUL.
 from __future__ import annotations
 
 import binascii
+import random
 import re
+import sys
 from dataclasses import dataclass, replace
 from datetime import datetime
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime
+from functools import lru_cache
 from pathlib import Path
 
 import jinja2
@@ -35,7 +38,8 @@ SUMMARY_CHARS = 320
 MAX_AUTHORS = 4
 MAX_TITLE = 300
 # One line per header, never folded or RFC 2047-encoded past what it needs (List-Unsubscribe).
-POLICY = SMTP.clone(max_line_length=998)
+MAX_LINE = 998
+POLICY = SMTP.clone(max_line_length=MAX_LINE)
 _HEADER_UNSAFE = re.compile(r"[\r\n\x00]+")
 
 
@@ -132,7 +136,15 @@ def pdf_url(paper: Paper) -> str:
 
 def item_of(ranked: Ranked) -> Item:
     """A ranked paper as the templates show it; its text cleaned of control characters."""
-    p = ranked.paper
+    why = f"matched {quoted(ranked.matched)}" if ranked.matched else "close to your interests"
+    if ranked.related:
+        why += f"; also about {', '.join(ranked.related)}"
+    return replace(_paper_item(ranked.paper), why=why)
+
+
+@lru_cache(maxsize=20_000)
+def _paper_item(p: Paper) -> Item:
+    """What an item shows of its paper, made once per paper for all the readers who get it."""
     p = replace(
         p,
         title=clean_text(p.title),
@@ -156,9 +168,6 @@ def item_of(ranked: Ranked) -> Item:
         links.append(Link("Project page", p.project_page))
     if pdf := pdf_url(p):
         links.append(Link("PDF", pdf))
-    why = f"matched {quoted(ranked.matched)}" if ranked.matched else "close to your interests"
-    if ranked.related:
-        why += f"; also about {', '.join(ranked.related)}"
     title = p.title if len(p.title) <= MAX_TITLE else p.title[: MAX_TITLE - 1] + "…"
     return Item(
         id=p.id,
@@ -167,7 +176,7 @@ def item_of(ranked: Ranked) -> Item:
         authors=short_authors(p.authors),
         organization=p.organization or "",
         summary=summary(p),
-        why=why,
+        why="",
         links=tuple(links),
     )
 
@@ -231,34 +240,99 @@ class Renderer:
         return Rendered(subject=subject, text=text, html=html)
 
 
+def _quoted_printable_body(body: str) -> str:
+    """A UTF-8 body as quoted-printable, by binascii (C) rather than the email package's Python
+    encoder, which was most of the cost of a digest; a final newline as email's set_content."""
+    body = body if body.endswith("\n") else body + "\n"
+    return binascii.b2a_qp(body.encode("utf-8"), istext=True).decode("ascii")
+
+
 def _quoted_printable(body: str, subtype: str) -> EmailMessage:
-    """A text/<subtype> UTF-8 part, encoded by binascii (C) rather than the email package's
-    Python encoder, which was most of the cost of a digest."""
+    """A text/<subtype> UTF-8 part, quoted-printable."""
     part = EmailMessage(policy=SMTP)
     part["Content-Type"] = f'text/{subtype}; charset="utf-8"'
     part["Content-Transfer-Encoding"] = "quoted-printable"
-    body = body if body.endswith("\n") else body + "\n"  # as email's set_content does
-    part.set_payload(binascii.b2a_qp(body.encode("utf-8"), istext=True).decode("ascii"))
+    part.set_payload(_quoted_printable_body(body))
     return part
+
+
+def _header_fields(rendered: Rendered, headers: Headers) -> list[tuple[str, str]]:
+    """The message's headers before the MIME ones, in order."""
+    fields = [
+        ("From", header_safe(headers.sender)),
+        ("To", header_safe(headers.to)),
+        ("Subject", rendered.subject),
+        ("Date", format_datetime(headers.date)),
+        ("Message-ID", header_safe(headers.message_id)),
+    ]
+    if headers.list_id:
+        fields.append(("List-Id", header_safe(headers.list_id)))
+    if headers.unsubscribe:
+        fields.append(
+            ("List-Unsubscribe", ", ".join(f"<{header_safe(u)}>" for u in headers.unsubscribe))
+        )
+        if any(u.startswith("https://") for u in headers.unsubscribe):
+            fields.append(("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"))
+    return fields
 
 
 def to_message(rendered: Rendered, headers: Headers) -> EmailMessage:
     """The RFC 5322 message: multipart/alternative with the text part first, then the HTML."""
     msg = EmailMessage(policy=SMTP)  # bodies are encoded now, in lines of at most 76
-    msg["From"] = header_safe(headers.sender)
-    msg["To"] = header_safe(headers.to)
-    msg["Subject"] = rendered.subject
-    msg["Date"] = format_datetime(headers.date)
-    msg["Message-ID"] = header_safe(headers.message_id)
-    if headers.list_id:
-        msg["List-Id"] = header_safe(headers.list_id)
-    if headers.unsubscribe:
-        msg["List-Unsubscribe"] = ", ".join(f"<{header_safe(u)}>" for u in headers.unsubscribe)
-        if any(u.startswith("https://") for u in headers.unsubscribe):
-            msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    for name, value in _header_fields(rendered, headers):
+        msg[name] = value
     msg["MIME-Version"] = "1.0"
     msg["Content-Type"] = "multipart/alternative"  # the boundary is chosen at serialisation
     msg.attach(_quoted_printable(rendered.text, "plain"))
     msg.attach(_quoted_printable(rendered.html, "html"))
     msg.policy = POLICY  # headers are written at serialisation: up to 998 characters, unfolded
     return msg
+
+
+# Header values the email package writes as they are: printable ASCII with no encoded-word
+# marker; addresses as a plain name of letters, digits and spaces with a plain address.
+_LINE_END = re.compile(r"\r\n|\r|\n")  # what the email package's generator takes as one
+_PLAIN = re.compile(r"[\x20-\x7e]*")
+_ADDRESS = r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+"
+_PLAIN_ADDRESS = re.compile(rf"(?:[A-Za-z0-9]+(?: [A-Za-z0-9]+)* <{_ADDRESS}>|{_ADDRESS})")
+_PLAIN_ID = re.compile(r"<[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+>")
+
+
+def _plain(name: str, value: str) -> bool:
+    if len(name) + 2 + len(value) > MAX_LINE or "=?" in value:
+        return False
+    if name in ("From", "To"):
+        return _PLAIN_ADDRESS.fullmatch(value) is not None
+    if name == "Message-ID":
+        return _PLAIN_ID.fullmatch(value) is not None
+    return _PLAIN.fullmatch(value) is not None
+
+
+def message_bytes(rendered: Rendered, headers: Headers) -> bytes:
+    """`to_message(rendered, headers).as_bytes()`, written directly when every header value is
+    one the email package would write unchanged (the common case: it saves about 1.5 ms of a
+    digest's cost in header parsing and generation); otherwise by the email package."""
+    fields = _header_fields(rendered, headers)
+    if not all(_plain(name, value) for name, value in fields):
+        return to_message(rendered, headers).as_bytes()
+    text = _quoted_printable_body(rendered.text)
+    html = _quoted_printable_body(rendered.html)
+    boundary = "=" * 15 + f"{random.randrange(sys.maxsize):019d}" + "=="
+    while f"--{boundary}" in text or f"--{boundary}" in html:  # as the email package does
+        boundary += "="
+    lines = [f"{name}: {value}" for name, value in fields]
+    lines += [
+        "MIME-Version: 1.0",
+        f'Content-Type: multipart/alternative; boundary="{boundary}"',
+        "",
+    ]
+    for subtype, body in (("plain", text), ("html", html)):
+        lines += [
+            f"--{boundary}",
+            f'Content-Type: text/{subtype}; charset="utf-8"',
+            "Content-Transfer-Encoding: quoted-printable",
+            "",
+            body,
+        ]
+    lines += [f"--{boundary}--", ""]
+    return _LINE_END.sub("\r\n", "\r\n".join(lines)).encode("ascii")

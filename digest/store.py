@@ -15,9 +15,9 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections import Counter
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import astuple, fields
+from dataclasses import astuple, dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -149,6 +149,29 @@ MIGRATIONS: tuple[str, ...] = (
 
 _JSON_FIELDS = ("authors", "ai_keywords", "categories")
 _COLUMNS = tuple(f.name for f in fields(Paper))
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One digest as it is claimed: its message and its papers, (paper id, why), in order."""
+
+    subscriber: str
+    period: str
+    recipient: str
+    message_id: str
+    message: bytes
+    papers: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class Mark:
+    """A digest's new state."""
+
+    subscriber: str
+    period: str
+    status: str  # sending | sent | deferred | failed
+    error: str | None = None
+    next_attempt: datetime | None = None
 
 
 def iso(when: datetime) -> str:
@@ -442,31 +465,33 @@ class Store:
             )
         )
 
-    def claim(
-        self,
-        subscriber: str,
-        period: str,
-        *,
-        recipient: str,
-        message_id: str,
-        message: bytes,
-        papers: list[tuple[str, str]],
-        now: datetime,
-    ) -> None:
-        """Record a digest as 'sending' with its message and papers, committed at once."""
+    def claim(self, claims: Sequence[Claim], now: datetime) -> None:
+        """Record digests as 'sending' with their messages and papers, committed at once (one
+        transaction for them all)."""
         stamp = iso(now)
         with self.transaction() as db:
-            db.execute(
+            db.executemany(
                 "INSERT INTO digests (subscriber, period, status, recipient, message_id, message,"
                 " attempts, created, updated) VALUES (?, ?, 'sending', ?, ?, ?, 1, ?, ?)",
-                (subscriber, period, recipient, message_id, message, stamp, stamp),
+                [
+                    (c.subscriber, c.period, c.recipient, c.message_id, c.message, stamp, stamp)
+                    for c in claims
+                ],
             )
-            for position, (paper_id, why) in enumerate(papers):
-                db.execute(
-                    "INSERT INTO digest_papers (subscriber, period, paper, position, why) "
-                    "SELECT ?, ?, pk, ?, ? FROM papers WHERE id = ?",
-                    (subscriber, period, position, why, paper_id),
-                )
+            db.executemany(
+                "INSERT INTO digest_papers (subscriber, period, paper, position, why) "
+                "SELECT ?, ?, pk, ?, ? FROM papers WHERE id = ?",
+                [
+                    (c.subscriber, c.period, position, why, paper_id)
+                    for c in claims
+                    for position, (paper_id, why) in enumerate(c.papers)
+                ],
+            )
+
+    def unclaim(self, digests: Sequence[tuple[str, str]]) -> None:
+        """Forget claimed digests that were never sent: (reader, period), with their papers."""
+        with self.transaction() as db:
+            db.executemany("DELETE FROM digests WHERE subscriber = ? AND period = ?", digests)
 
     def mark(
         self,
@@ -480,19 +505,28 @@ class Store:
         attempt: bool = False,
     ) -> None:
         """Move a digest to a new state (committed at once)."""
+        self.mark_many(
+            [Mark(subscriber, period, status, error, next_attempt)], now, attempt=attempt
+        )
+
+    def mark_many(self, marks: Sequence[Mark], now: datetime, *, attempt: bool = False) -> None:
+        """Move digests to new states, in one transaction."""
         with self.transaction() as db:
-            db.execute(
+            db.executemany(
                 "UPDATE digests SET status = ?, updated = ?, error = ?, next_attempt = ?,"
                 " attempts = attempts + ? WHERE subscriber = ? AND period = ?",
-                (
-                    status,
-                    iso(now),
-                    error,
-                    iso(next_attempt) if next_attempt else None,
-                    int(attempt),
-                    subscriber,
-                    period,
-                ),
+                [
+                    (
+                        m.status,
+                        iso(now),
+                        m.error,
+                        iso(m.next_attempt) if m.next_attempt else None,
+                        int(attempt),
+                        m.subscriber,
+                        m.period,
+                    )
+                    for m in marks
+                ],
             )
 
     def taken(self, since: datetime) -> dict[str, set[str]]:

@@ -282,6 +282,29 @@ def test_outbox_is_what_smtp_would_get(smtp, site, cli, tmp_path: Path) -> None:
     assert unbound(alice_file) == unbound(alice_smtp)
 
 
+def test_outbox_failing_mid_batch_leaves_nothing_half_done(site, cli, tmp_path: Path) -> None:
+    """Outbox digests are claimed and marked in batches: when a write fails, the digests written
+    are sent, the failing one is deferred, the rest of the batch is not claimed; the next run
+    delivers exactly the missing ones."""
+    site()
+    blocker = tmp_path / "outbox" / "2026-08-10-dave.eml"
+    blocker.mkdir(parents=True)  # os.replace onto a directory fails
+    first = cli("run", "--now", NOW)
+    assert first.exit_code == 1
+    states = ledger(tmp_path)
+    assert states["dave"] == "deferred"
+    assert "sending" not in states.values()
+    written = {p.name for p in (tmp_path / "outbox").glob("*.eml") if p.is_file()}
+    assert {f"2026-08-10-{r}.eml" for r, st in states.items() if st == "sent"} <= written
+    assert set(states) < set(READERS)  # the rest of the batch was not claimed
+    blocker.rmdir()
+    later = "2026-08-10T08:00:00+00:00"
+    assert cli("run", "--now", later).exit_code == 0
+    assert set(ledger(tmp_path).values()) == {"sent"} and set(ledger(tmp_path)) == set(READERS)
+    files = sorted(p.name for p in (tmp_path / "outbox").glob("*.eml"))
+    assert files == sorted([f"2026-08-10-{r}.eml" for r in READERS[:5]] + ["2026-W33-frank.eml"])
+
+
 def test_unsubscribe_and_resubscribe(smtp, site, cli, tmp_path: Path) -> None:
     """The token in List-Unsubscribe opts the reader out; a tampered one is refused; resubscribe."""
     handler, controller = smtp

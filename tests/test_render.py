@@ -7,19 +7,31 @@ import email.policy
 import os
 import re
 import shutil
+from dataclasses import replace
 from datetime import UTC, datetime
+from email.utils import formataddr
 from pathlib import Path
 
 import feedparser
 import pytest
 from browser import layout, screenshot
 from conftest import FIXTURES, fixture_bytes
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from digest.errors import ConfigError
 from digest.feeds import FeedEntry, build_feed, write_feed
 from digest.papers import canonical_id
 from digest.rank import Profile, Space, rank
-from digest.render import DigestView, Headers, Renderer, item_of, to_message
+from digest.render import (
+    DigestView,
+    Headers,
+    Renderer,
+    header_safe,
+    item_of,
+    message_bytes,
+    to_message,
+)
 from digest.sources.hf_daily import parse_page
 from digest.types import Paper
 
@@ -79,6 +91,10 @@ def normalised(raw: bytes) -> str:
         text = text.replace(boundary.group(1), "BOUNDARY")
     text = re.sub(r"^Date: .*$", "Date: DATE", text, flags=re.M)
     return re.sub(r"^Message-ID: .*$", "Message-ID: MESSAGE-ID", text, flags=re.M)
+
+
+RENDERER = Renderer()
+GOLDEN_ITEMS = hf_items(("video generation", "diffusion"))
 
 
 def test_golden_eml() -> None:
@@ -142,6 +158,42 @@ def test_hostile_text_stays_text_everywhere() -> None:
     assert msg["Bcc"] is None
     assert "\x00" not in rendered.text and "\x07" not in rendered.text
     assert "\x00" not in rendered.html
+
+
+HOSTILE = hostile_items()
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    name=st.sampled_from(
+        [
+            "Alice Example",
+            "Zoë Müller",
+            "Dr. Who",
+            "O'Brien, Pat",
+            "Bob",
+            "",
+            "Ann\rLee",
+            "Ann\r\nLee",
+        ]
+    )
+    | st.text(max_size=40),
+    subject_from_hostile=st.booleans(),
+    unsubscribe=st.sampled_from([(), headers().unsubscribe, headers().unsubscribe[1:]]),
+    list_id=st.sampled_from(["", "Paper digest <digest.example.org>"]),
+)
+def test_written_messages_are_the_email_packages(
+    name: str, subject_from_hostile: bool, unsubscribe: tuple[str, ...], list_id: str
+) -> None:
+    """`message_bytes` writes plain headers itself and leaves the rest to the email package:
+    byte for byte what `to_message(...).as_bytes()` gives, boundary aside."""
+    items = HOSTILE if subject_from_hostile else GOLDEN_ITEMS
+    rendered = RENDERER.render(view(items, name=name))
+    to = formataddr((header_safe(name), "alice@example.org"))
+    envelope = replace(headers(), to=to, unsubscribe=unsubscribe, list_id=list_id)
+    assert normalised(message_bytes(rendered, envelope)) == normalised(
+        to_message(rendered, envelope).as_bytes()
+    )
 
 
 def test_html_stays_under_gmail_clipping_at_30_papers() -> None:
