@@ -10,8 +10,10 @@ MJML compile, and SMTP messages per second on one reused connection versus one p
   the run itself);
 - readers: R subscriber files with 2-4 keywords each.
 
-As in a store that has run before, the analyses of the history's newest 20,000 papers (the
-ranking corpus) are kept before the run: the run analyses only the new papers.
+As in a store that has run before (the steady state of a daily run), the analyses of the
+history's newest 20,000 papers (the ranking corpus) are kept and every reader's feed exists
+before the run: the run analyses only the new papers and rewrites only the feeds that change.
+`--first-run` leaves both out: the run also analyses the whole corpus and writes every feed.
 
 Papers are recombined from real text (the HF archive in ../shared/data/hf when present, else the
 bundled listing snapshots): titles and abstracts are made of real sentences and phrases, shuffled,
@@ -43,6 +45,8 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from digest.config import load_config, load_subscribers  # noqa: E402
+from digest.pipeline import write_feeds  # noqa: E402
 from digest.render import Renderer  # noqa: E402
 from digest.sources.listing import parse_listing  # noqa: E402
 from digest.store import Store  # noqa: E402
@@ -131,7 +135,7 @@ def serve(body: bytes) -> tuple[ThreadingHTTPServer, str]:
 
 
 def build(
-    folder: Path, history: int, new: int, readers: int, seed: int = 7
+    folder: Path, history: int, new: int, readers: int, seed: int = 7, steady: bool = True
 ) -> tuple[Path, ThreadingHTTPServer]:
     rng = random.Random(seed)
     titles, sentences, keywords = real_text()
@@ -145,7 +149,7 @@ def build(
                 store.add_batch("history", batch, day)
                 batch = []
         # steady state: earlier runs kept the analyses of the corpus (the newest 20,000 papers)
-        corpus = store.papers(newest=20_000)
+        corpus = store.papers(newest=20_000) if steady else []
         surface: Counter[tuple[str, str]] = Counter()
         store.save_terms(
             {p.id: analyse(p, surface) for p in corpus}, surface, keep=[p.id for p in corpus]
@@ -170,6 +174,11 @@ def build(
             }
         )
     )
+    if steady:  # the run before wrote every reader's feed (empty: nothing was sent yet)
+        config = load_config(folder / "config.yaml")
+        subscribers, _ = load_subscribers(config)
+        with Store(config.database) as store:
+            write_feeds(config, store, subscribers, NOW - timedelta(days=1))
     print(
         f"built: {history:,} stored, {new:,} new, {readers:,} readers in {time.perf_counter() - started:.1f} s",
         file=sys.stderr,
@@ -239,11 +248,16 @@ def main() -> None:
     parser.add_argument("--new", type=int, default=1_000)
     parser.add_argument("--readers", type=int, default=10_000)
     parser.add_argument("--smtp", type=int, default=2_000)
+    parser.add_argument(
+        "--first-run", action="store_true", help="no kept analyses, no feeds before the run"
+    )
     args = parser.parse_args()
     rows = []
     for readers in (max(args.readers // 10, 1), args.readers):
         with tempfile.TemporaryDirectory() as tmp:
-            config, httpd = build(Path(tmp), args.history, args.new, readers)
+            config, httpd = build(
+                Path(tmp), args.history, args.new, readers, steady=not args.first_run
+            )
             try:
                 wall, rss, summary = run_cli(config)
             finally:
@@ -253,11 +267,12 @@ def main() -> None:
     (_, w1, _, d1, _), (_, w2, _, d2, summary2) = rows
     marginal = (w2 - w1) / max(d2 - d1, 1) * 1000
     compile_ms = mjml_compile_ms()
+    kind = ", first run" if args.first_run else ""
     print("| scenario | wall | peak RSS | digests | digests/s |")
     print("| --- | --- | --- | --- | --- |")
     for readers, wall, rss, digests, _ in rows:
         print(
-            f"| {args.history:,} stored + {args.new:,} new, {readers:,} readers | {wall:.1f} s | "
+            f"| {args.history:,} stored + {args.new:,} new, {readers:,} readers{kind} | {wall:.1f} s | "
             f"{rss:.0f} MB | {digests:,} | {digests / wall:.0f} |"
         )
     print(

@@ -36,6 +36,7 @@ import math
 from collections import Counter
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import NamedTuple
 
 import numpy as np
@@ -104,8 +105,10 @@ class Concept:
     words: tuple[str, ...]  # its distinct stems
 
 
+@lru_cache(maxsize=100_000)
 def concept(text: str) -> Concept | None:
-    """The concept of one keyword or quoted phrase; None when it has no content word."""
+    """The concept of one keyword or quoted phrase; None when it has no content word (made once
+    per keyword text: many readers share keywords)."""
     tokens = stems(text)
     if not tokens:
         return None
@@ -189,6 +192,7 @@ class Space:
         self._vectors: dict[tuple[str, ...], _Vec] = {}
         self._dense = np.zeros(len(self.ids), dtype=np.float64)
         self._titled: dict[Concept, np.ndarray] = {}
+        self._column_of: dict[str, int | None] = {}
         self._pool: tuple[frozenset[str], _Pool] | None = None
 
     def columns(self, terms: Sequence[str]) -> np.ndarray:
@@ -200,9 +204,11 @@ class Space:
         return np.where(found, at, -1)
 
     def column(self, term: str) -> int | None:
-        """The column of one term, or None."""
-        j = int(self.columns([term])[0])
-        return j if j >= 0 else None
+        """The column of one term, or None (kept: readers share keywords' terms)."""
+        if term not in self._column_of:
+            j = int(self.columns([term])[0])
+            self._column_of[term] = j if j >= 0 else None
+        return self._column_of[term]
 
     def word(self, j: int) -> str:
         """The word shown for the single-word term of column j."""
@@ -380,9 +386,14 @@ def _unit(v: _Vec) -> _Vec:
     return _Vec(v.cols, v.vals.astype(np.float64) * (1 / norm)) if norm else v
 
 
-def _sum_rows(m: _Rows) -> _Vec:
-    """The rows of `m` added up, as one row (float32)."""
-    return _combine(m.cols, m.vals, np.dtype(np.float32))
+def _sum_rows(m: _Rows, n_terms: int) -> _Vec:
+    """The rows of `m` added up, as one row (float32). Many entries (an on-topic sample) are
+    summed in a vocabulary-long array, a few by sorting; in entry order either way."""
+    if len(m.cols) * 16 < n_terms:  # where sorting costs what zeroing the array does
+        return _combine(m.cols, m.vals, np.dtype(np.float32))
+    sums = np.bincount(m.cols, weights=m.vals, minlength=n_terms)
+    cols = np.flatnonzero(sums)  # tf-idf values are positive: no sum is 0
+    return _Vec(cols, sums[cols].astype(np.float32))
 
 
 class _Pool:
@@ -433,7 +444,7 @@ def _similarities(
         profile = _plus(profile, space.vector(c.terms))
     liked_rows = np.array([space.row[i] for i in liked if i in space.row], dtype=np.int64)
     if len(liked_rows):
-        profile = _plus(profile, _unit(_sum_rows(space.take(liked_rows))))
+        profile = _plus(profile, _unit(_sum_rows(space.take(liked_rows), len(space.ids))))
     profile = _unit(profile)
     topic_rows = np.unique(np.concatenate([space.in_title(c) for c in concepts] + [liked_rows]))
     if len(topic_rows) > TOPIC_SAMPLE:
@@ -446,7 +457,7 @@ def _similarities(
         return np.ones(len(needed)), cosine, profile
     topic = space.take(topic_rows)
     reference = float(np.median(space.dots(topic, profile))) or 1.0
-    centroid = _unit(_sum_rows(topic))
+    centroid = _unit(_sum_rows(topic, len(space.ids)))
     widened = _unit(_plus(profile, _Vec(centroid.cols, FEEDBACK * centroid.vals)))
     wide = space.dots(candidates, widened)
     wide_reference = float(np.median(space.dots(topic, widened))) or 1.0

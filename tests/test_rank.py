@@ -282,7 +282,10 @@ def test_sparse_helpers_agree_with_scipy() -> None:
     assert sorted(zip(where, at, np.round(products, 6), strict=True)) == sorted(
         zip(expected.row, expected.col, np.round(expected.data.astype(np.float64), 6), strict=True)
     )
-    total = _sum_rows(taken)
+    total = _sum_rows(taken, 1)  # summed in a dense array
+    by_sorting = _sum_rows(taken, 10**9)
+    assert np.array_equal(total.cols, by_sorting.cols)
+    assert np.array_equal(total.vals, by_sorting.vals)
     assert np.allclose(
         sp.csr_matrix((total.vals, total.cols, [0, len(total.cols)]), shape=(1, n_terms)).toarray(),
         np.asarray(m.sum(axis=0)),
