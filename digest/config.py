@@ -152,6 +152,9 @@ class RankingConfig(_Model):
     corpus_max: int = Field(20_000, ge=100)
     threshold: float = Field(0.5, gt=0, le=1)
     trend_weight: float = Field(0.25, ge=0, le=1)
+    # processes that rank and render digests; 0: one per CPU core when PARALLEL_FROM readers
+    # or more are due (fewer are done in the run's own process)
+    workers: int = Field(0, ge=0, le=64)
 
 
 class Config(_Model):

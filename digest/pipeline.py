@@ -17,10 +17,13 @@ goes on and nothing already stored or sent changes.
 from __future__ import annotations
 
 import fcntl
+import multiprocessing
+import os
 import zoneinfo
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import formataddr, parseaddr
 from urllib.parse import quote, urljoin
@@ -47,7 +50,7 @@ from digest.sources import make_source
 from digest.store import Claim, Mark, Store
 from digest.terms import analyse, most_frequent_word
 from digest.tokens import load_secret, message_id, unsubscribe_token
-from digest.types import DeliveryReport, FetchReport, RunReport, SourceReport
+from digest.types import DeliveryReport, FetchReport, Paper, RunReport, SourceReport
 
 
 def make_http(config: Config, store: Store) -> Http:
@@ -128,26 +131,38 @@ def build_space(config: Config, store: Store, now: datetime, *, keep: bool = Fal
     return Space(papers, analysed, most_frequent_word(words))
 
 
+Windows = dict[datetime, tuple[list[Paper], dict[str, set[str]]]]
+
+
+def windows_of(
+    config: Config, store: Store, subscribers: list[Subscriber], now: datetime
+) -> Windows:
+    """Per window start of these readers: its papers, and per reader the ids of those already
+    sent to them or in a digest on its way (one read and one query per window)."""
+    starts = dict.fromkeys(window_start(config, s, now) for s in subscribers)
+    return {since: (store.papers(since=since, until=now), store.taken(since)) for since in starts}
+
+
 def rank_readers(
     config: Config,
     space: Space,
-    store: Store,
+    windows: Windows,
     subscribers: list[Subscriber],
     now: datetime,
     *,
     included_only: bool = False,
 ) -> Iterator[tuple[Subscriber, list[Ranked]]]:
     """Each subscriber's candidates, ranked: the stored papers first seen in their window up to
-    now, less those already sent to them or in a digest on its way. Readers are ranked together
-    per window: one read of its papers, one query of what each reader already has."""
+    now, less those already sent to them or in a digest on its way (`windows_of`). Readers of
+    one window are ranked together."""
     groups: dict[datetime, list[Subscriber]] = {}
     for sub in subscribers:
         groups.setdefault(window_start(config, sub, now), []).append(sub)
     for since, subs in groups.items():
-        taken = store.taken(since)
+        papers, taken = windows[since]
         rankings = rank_many(
             space,
-            store.papers(since=since, until=now),
+            papers,
             [profile_of(s, config.ranking) for s in subs],
             taken=[taken.get(s.id, set()) for s in subs],
             included_only=included_only,
@@ -159,7 +174,8 @@ def rank_subscriber(
     config: Config, space: Space, store: Store, subscriber: Subscriber, now: datetime
 ) -> list[Ranked]:
     """One subscriber's candidates, ranked (see `rank_readers`)."""
-    return next(rank_readers(config, space, store, [subscriber], now))[1]
+    windows = windows_of(config, store, [subscriber], now)
+    return next(rank_readers(config, space, windows, [subscriber], now))[1]
 
 
 def unsubscribe_links(config: Config, secret: bytes | None, subscriber_id: str) -> tuple[str, ...]:
@@ -358,6 +374,7 @@ def deliver(
         if progress:
             progress(report)
 
+    prepared: Generator[Claim, None, None] | None = None
     try:
         if transport is not None:
             for row in store.digests("deferred"):
@@ -392,8 +409,6 @@ def deliver(
             and is_due(sub, now, tz)
             and (sub.id, periods[sub.id]) not in claimed
         ]
-        space = build_space(config, store, now, keep=not dry_run) if due else None
-        rankings = rank_readers(config, space, store, due, now, included_only=True) if space else ()
         pending: list[Claim] = []
 
         def send_pending() -> None:
@@ -413,27 +428,16 @@ def deliver(
                 )
             pending.clear()
 
-        for sub, ranked in rankings:
-            if not ranked:
-                continue
-            period = periods[sub.id]
-            items = included_items(ranked)
+        job = _Job(config, now, secret, renderer, periods, dry_run)
+        prepared = _prepared(job, store, due) if due else None
+        for claim in prepared or ():
             if dry_run:
-                done(DeliveryReport(sub.id, period, "would-send", len(items)))
+                done(
+                    DeliveryReport(claim.subscriber, claim.period, "would-send", len(claim.papers))
+                )
                 continue
             assert transport is not None
-            view = digest_view(config, sub, items, now, secret)
-            envelope = headers_for(config, secret, sub, period, now)
-            pending.append(
-                Claim(
-                    sub.id,
-                    period,
-                    sub.email,
-                    header_safe(envelope.message_id),
-                    message_bytes(renderer.render(view), envelope),  # stored = sent
-                    tuple((i.id, i.why) for i in items),
-                )
-            )
+            pending.append(claim)
             if len(pending) >= transport.batch:
                 send_pending()
         if pending:
@@ -441,9 +445,82 @@ def deliver(
     except TransportDown as e:
         return reports, warnings, str(e)
     finally:
+        if prepared is not None:
+            prepared.close()  # on an early stop, its workers stop too
         if transport is not None:
             transport.close()
     return reports, warnings, None
+
+
+PARALLEL_FROM = 1000  # due readers from which digests are prepared in several processes
+CHUNK = 250  # readers per task of a worker, at most
+
+
+@dataclass(frozen=True)
+class _Job:
+    """What preparing a digest needs besides the space and the windows."""
+
+    config: Config
+    now: datetime
+    secret: bytes
+    renderer: Renderer
+    periods: dict[str, str]
+    dry_run: bool
+
+
+def _prepare(job: _Job, space: Space, windows: Windows, subs: list[Subscriber]) -> list[Claim]:
+    """The digests of these readers, ranked, rendered and written as they will be sent (in the
+    order of `rank_readers`); readers with nothing to send have none."""
+    out = []
+    for sub, ranked in rank_readers(job.config, space, windows, subs, job.now, included_only=True):
+        if not ranked:
+            continue
+        period = job.periods[sub.id]
+        items = included_items(ranked)
+        papers = tuple((i.id, i.why) for i in items)
+        if job.dry_run:
+            out.append(Claim(sub.id, period, sub.email, "", b"", papers))
+            continue
+        view = digest_view(job.config, sub, items, job.now, job.secret)
+        envelope = headers_for(job.config, job.secret, sub, period, job.now)
+        message = message_bytes(job.renderer.render(view), envelope)  # stored = sent
+        out.append(
+            Claim(sub.id, period, sub.email, header_safe(envelope.message_id), message, papers)
+        )
+    return out
+
+
+# set in the run's process just before its workers are forked: they inherit it, unpickled
+_SHARED: tuple[_Job, Space, Windows] | None = None
+
+
+def _prepare_chunk(subs: list[Subscriber]) -> list[Claim]:
+    assert _SHARED is not None
+    return _prepare(*_SHARED, subs)
+
+
+def _prepared(job: _Job, store: Store, due: list[Subscriber]) -> Generator[Claim, None, None]:
+    """Every due reader's digest, in order. The space is built here; with many readers, the
+    ranking and rendering are spread over worker processes (forked, so the space is shared,
+    not copied), while this process claims and sends what they return."""
+    global _SHARED
+    space = build_space(job.config, store, job.now, keep=not job.dry_run)
+    windows = windows_of(job.config, store, due, job.now)
+    workers = job.config.ranking.workers or (
+        (os.cpu_count() or 1) if len(due) >= PARALLEL_FROM else 1
+    )
+    if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+        yield from _prepare(job, space, windows, due)
+        return
+    _SHARED = (job, space, windows)
+    size = max(1, min(CHUNK, len(due) // (4 * workers)))  # several tasks per worker
+    chunks = [due[i : i + size] for i in range(0, len(due), size)]
+    try:
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            for claims in pool.imap(_prepare_chunk, chunks):
+                yield from claims
+    finally:
+        _SHARED = None
 
 
 def write_feeds(config: Config, store: Store, subscribers: list[Subscriber], now: datetime) -> int:

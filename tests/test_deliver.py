@@ -305,6 +305,31 @@ def test_outbox_failing_mid_batch_leaves_nothing_half_done(site, cli, tmp_path: 
     assert files == sorted([f"2026-08-10-{r}.eml" for r in READERS[:5]] + ["2026-W33-frank.eml"])
 
 
+def test_worker_processes_prepare_the_same_digests(site, cli, tmp_path: Path) -> None:
+    """Digests ranked and rendered by worker processes are the ones the run's own process
+    makes, in the same outbox files."""
+
+    def outbox() -> dict[str, bytes]:
+        out = {}
+        for path in sorted((tmp_path / "outbox").glob("*.eml")):
+            raw = path.read_bytes()
+            out[path.name] = raw.replace(
+                email.message_from_bytes(raw).get_boundary().encode(), b"B"
+            )
+        return out
+
+    site(ranking={"workers": 1})
+    assert cli("run", "--now", NOW).exit_code == 0
+    alone, ledger_alone = outbox(), ledger(tmp_path)
+    shutil.rmtree(tmp_path / "state")
+    shutil.rmtree(tmp_path / "outbox")
+    site(ranking={"workers": 3})
+    assert cli("run", "--now", NOW).exit_code == 0
+    assert len(alone) == len(READERS)
+    assert outbox() == alone
+    assert ledger(tmp_path) == ledger_alone
+
+
 def test_unsubscribe_and_resubscribe(smtp, site, cli, tmp_path: Path) -> None:
     """The token in List-Unsubscribe opts the reader out; a tampered one is refused; resubscribe."""
     handler, controller = smtp
