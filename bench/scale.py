@@ -54,6 +54,7 @@ from digest.terms import analyse  # noqa: E402
 from digest.types import Paper  # noqa: E402
 
 NOW = datetime(2026, 8, 10, 7, 0, tzinfo=UTC)  # a Monday
+DIGEST = [sys.executable, "-m", "digest"]
 ARCHIVE = (
     ROOT.parent
     / "shared"
@@ -206,20 +207,23 @@ def _tree_pss_mb(pid: int) -> float:
 def run_cli(config: Path) -> tuple[float, float, float, str]:
     """Wall seconds, peak RSS of the largest process and peak memory of the whole process tree
     (PSS, sampled every 0.1 s) in MB, and the summary line of one `digest run`."""
-    started = time.perf_counter()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "digest", "--config", str(config), "run", "--now", NOW.isoformat()],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "DIGEST_SECRET": "bench"},
-    )
-    peak_tree = 0.0
-    while proc.poll() is None:
-        peak_tree = max(peak_tree, _tree_pss_mb(proc.pid))
-        time.sleep(0.1)
-    out, err = proc.communicate()
-    wall = time.perf_counter() - started
+    # output to files, not pipes: a pipe nobody reads while sampling fills up and blocks the run
+    with tempfile.TemporaryFile("w+") as out_file, tempfile.TemporaryFile("w+") as err_file:
+        started = time.perf_counter()
+        proc = subprocess.Popen(
+            [*DIGEST, "--config", str(config), "run", "--now", NOW.isoformat()],
+            stdout=out_file,
+            stderr=err_file,
+            env={**os.environ, "DIGEST_SECRET": "bench"},
+        )
+        peak_tree = 0.0
+        while proc.poll() is None:
+            peak_tree = max(peak_tree, _tree_pss_mb(proc.pid))
+            time.sleep(0.1)
+        wall = time.perf_counter() - started
+        out_file.seek(0)
+        err_file.seek(0)
+        out, err = out_file.read(), err_file.read()
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     if proc.returncode != 0:
         raise SystemExit(f"digest run failed: {err[-2000:]}")
