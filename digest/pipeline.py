@@ -5,7 +5,8 @@
 - fetch: every source once, each stored in its own transaction;
 - rank: one TF-IDF space per run over the stored corpus, then each reader's candidates (papers
   first seen in their window, less those already sent or on their way to them);
-- render: the MJML layout compiled once per run, filled per reader;
+- render: the MJML layout compiled once per run, filled per reader (ranking and rendering run
+  in forked worker processes when many readers are due: `_prepared`);
 - claim, send, mark: the ledger row is committed as 'sending' before the server is contacted,
   and marked 'sent' after its 250 (4xx: 'deferred', retried later; 5xx: 'failed');
 - feeds: each reader's sent papers and every new paper, rewritten only when they change.
@@ -267,7 +268,7 @@ def headers_for(
     )
 
 
-def _fate(outcome: Outcome, now: datetime, attempts: int, expires: datetime) -> Outcome:
+def _fate(outcome: Outcome, now: datetime, expires: datetime) -> Outcome:
     """A deferred digest past its retry time has failed."""
     if outcome.status == "deferred" and now >= expires:
         return Outcome("failed", f"gave up after retries: {outcome.detail}")
@@ -311,7 +312,7 @@ def _send_claimed(
                 )
                 store.unclaim([(c.subscriber, c.period) for c in claims[k + 1 :]])
                 raise
-            outcome = _fate(outcome, now, attempts, expires)
+            outcome = _fate(outcome, now, expires)
             marks.append(_mark(claim.subscriber, claim.period, outcome, now, attempts))
             if len(marks) >= transport.batch:
                 store.mark_many(marks, now)
