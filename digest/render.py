@@ -3,7 +3,11 @@ No sending, no I/O beyond reading the templates once.
 
     renderer = Renderer(templates_dir)          # once per run: MJML compiled to a Jinja template
     rendered = renderer.render(view)            # per reader: Jinja fills subject, text and HTML
-    message = to_message(rendered, headers)     # multipart/alternative, text first, then HTML
+    data = message_bytes(rendered, headers)     # multipart/alternative, text first, then HTML
+
+`message_bytes` writes the message itself (the email package's generator was most of a
+digest's cost); `to_message` builds the same message with the email package and is the
+reference it is tested against, byte for byte.
 
 The MJML layout is compiled once (`mjml` package) into HTML that still holds the Jinja
 statements (they sit in `<mj-raw>` blocks); Jinja then fills it per reader with autoescape on.
@@ -277,7 +281,8 @@ def _header_fields(rendered: Rendered, headers: Headers) -> list[tuple[str, str]
 
 
 def to_message(rendered: Rendered, headers: Headers) -> EmailMessage:
-    """The RFC 5322 message: multipart/alternative with the text part first, then the HTML."""
+    """The RFC 5322 message, by the email package: multipart/alternative with the text part
+    first, then the HTML (the reference `message_bytes` is checked against)."""
     msg = EmailMessage(policy=SMTP)  # bodies are encoded now, in lines of at most 76
     for name, value in _header_fields(rendered, headers):
         msg[name] = value

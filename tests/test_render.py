@@ -102,7 +102,7 @@ def test_golden_eml() -> None:
     (DIGEST_REGENERATE=1 rewrites it)."""
     items = hf_items(("video generation", "diffusion"))
     assert len(items) >= 3
-    raw = to_message(Renderer().render(view(items)), headers()).as_bytes()
+    raw = message_bytes(Renderer().render(view(items)), headers())
     golden = GOLDEN / "alice-2025-10-03.eml"
     if REGENERATE:
         golden.write_text(normalised(raw))
@@ -111,7 +111,7 @@ def test_golden_eml() -> None:
 
 def test_message_structure_and_headers() -> None:
     """multipart/alternative, text then HTML, the contract's headers, List-Unsubscribe unfolded."""
-    raw = to_message(Renderer().render(view(hf_items(("diffusion",)))), headers()).as_bytes()
+    raw = message_bytes(Renderer().render(view(hf_items(("diffusion",)))), headers())
     msg = email.message_from_bytes(raw, policy=email.policy.default)
     assert msg.get_content_type() == "multipart/alternative"
     assert [p.get_content_type() for p in msg.iter_parts()] == ["text/plain", "text/html"]
@@ -153,7 +153,7 @@ def test_hostile_text_stays_text_everywhere() -> None:
     assert "$a&lt;b$" in rendered.html and "Ann O&#39;Neil" in rendered.html
     assert "<script>alert('x')</script> Quantization" in rendered.text
     assert "\r" not in rendered.subject and "\n" not in rendered.subject
-    raw = to_message(rendered, headers()).as_bytes()
+    raw = message_bytes(rendered, headers())
     msg = email.message_from_bytes(raw, policy=email.policy.default)
     assert msg["Bcc"] is None
     assert "\x00" not in rendered.text and "\x07" not in rendered.text
