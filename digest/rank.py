@@ -242,24 +242,23 @@ class Space:
         at = np.repeat(starts - first, lengths) + np.arange(len(row))
         return _Rows(row, m.indices[at], m.data[at], len(rows))
 
-    def dots(self, m: _Rows, v: _Vec) -> np.ndarray:
-        """Each row of `m` dotted with `v`."""
-        return np.bincount(m.row, weights=self._products(m, v), minlength=m.n)
-
-    def matching(self, m: _Rows, v: _Vec) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The entries of `m` whose term is in `v`: (row, column, m value x v value)."""
-        products = self._products(m, v)
-        hit = np.flatnonzero(products)
-        return m.row[hit], m.cols[hit], products[hit]
-
-    def _products(self, m: _Rows, v: _Vec) -> np.ndarray:
-        """Per entry of `m`: its value times `v`'s value for its term (0 when `v` lacks it).
-        `v` is spread over a vocabulary-long array kept for the run, then cleared: scipy's
-        products allocate one such array per call, a searchsorted costs log(len(v)) per entry."""
+    def dots(self, m: sp.csr_matrix, v: _Vec) -> np.ndarray:
+        """Each row of `m` (rows of the TF-IDF matrix) dotted with `v`, in one pass of scipy's
+        C loop: `v` is spread over a vocabulary-long array kept for the run, then cleared."""
         self._dense[v.cols] = v.vals
-        products: np.ndarray = m.vals * self._dense[m.cols]
-        self._dense[v.cols] = 0.0
-        return products
+        try:
+            return np.asarray(m @ self._dense)
+        finally:
+            self._dense[v.cols] = 0.0
+
+    def values(self, v: _Vec, cols: np.ndarray) -> np.ndarray:
+        """`v`'s value at each of `cols` (0 where it has none)."""
+        self._dense[v.cols] = v.vals
+        try:
+            values: np.ndarray = self._dense[cols]
+            return values
+        finally:
+            self._dense[v.cols] = 0.0
 
     def _column(self, m: sp.csc_matrix, term: str) -> np.ndarray:
         """One term's counts over the rows of `m`, read straight from the CSC arrays."""
@@ -387,9 +386,9 @@ def _unit(v: _Vec) -> _Vec:
 
 
 def _sum_rows(m: _Rows, n_terms: int) -> _Vec:
-    """The rows of `m` added up, as one row (float32). Many entries (an on-topic sample) are
-    summed in a vocabulary-long array, a few by sorting; in entry order either way."""
-    if len(m.cols) * 16 < n_terms:  # where sorting costs what zeroing the array does
+    """The rows of `m` added up, as one row (float32). Many entries are summed in a
+    vocabulary-long array, a few by sorting; in entry order either way."""
+    if len(m.cols) * 256 < n_terms:  # measured: sorting ~4,000 entries costs what the array does
         return _combine(m.cols, m.vals, np.dtype(np.float32))
     sums = np.bincount(m.cols, weights=m.vals, minlength=n_terms)
     cols = np.flatnonzero(sums)  # tf-idf values are positive: no sum is 0
@@ -432,12 +431,34 @@ class _Pool:
         return np.array([not names.isdisjoint(followed) for names in self._authors], dtype=bool)
 
 
+class _Widened(NamedTuple):
+    """The ordering profile, unit length: the reader's profile plus FEEDBACK x the on-topic
+    centroid. The on-topic rows' sum is kept vocabulary-long (not made sparse: that costs a
+    sort of all their entries), so the profile is read through `values`."""
+
+    profile: _Vec
+    centroid: np.ndarray | None  # the on-topic rows summed (float64), or None: not widened
+    weight: float  # of the sum: FEEDBACK / its length
+    norm: float  # of profile + weight x sum
+
+    def values(self, space: Space, cols: np.ndarray) -> np.ndarray:
+        """The widened profile's value at each of `cols`."""
+        values = space.values(self.profile, cols)
+        if self.centroid is not None:
+            values += self.weight * self.centroid[cols]
+        return values / self.norm
+
+
 def _similarities(
     pool: _Pool, concepts: list[Concept], liked: Sequence[str], needed: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, _Vec]:
+) -> tuple[np.ndarray, np.ndarray, _Widened]:
     """For the candidates at `needed`: relative similarity (for inclusion) and the widened one
-    (for ordering); and the widened profile vector (for reasons). The profile is calibrated on
-    the on-topic papers (at most TOPIC_SAMPLE of them, evenly spaced through the corpus)."""
+    (for ordering); and the widened profile (for reasons). The profile is calibrated on the
+    on-topic papers (at most TOPIC_SAMPLE of them, evenly spaced through the corpus).
+
+    With s the on-topic rows' sum and w = FEEDBACK / |s|, a row x's widened cosine is
+    (x.p + w x.s) / |p + w s|, and |s|^2 and p.s are sums over the on-topic rows of x.s and x.p:
+    every quantity is a product of rows with a vector, done by scipy in one pass."""
     space = pool.space
     profile = _Vec(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
     for c in concepts:
@@ -451,17 +472,27 @@ def _similarities(
         topic_rows = topic_rows[
             np.linspace(0, len(topic_rows) - 1, TOPIC_SAMPLE).round().astype(int)
         ]
-    candidates = space.take(pool.rows[needed])
+    candidates = space.matrix[pool.rows[needed]]
     cosine = space.dots(candidates, profile)
     if not len(topic_rows) or not len(profile.cols):
-        return np.ones(len(needed)), cosine, profile
-    topic = space.take(topic_rows)
-    reference = float(np.median(space.dots(topic, profile))) or 1.0
-    centroid = _unit(_sum_rows(topic, len(space.ids)))
-    widened = _unit(_plus(profile, _Vec(centroid.cols, FEEDBACK * centroid.vals)))
-    wide = space.dots(candidates, widened)
-    wide_reference = float(np.median(space.dots(topic, widened))) or 1.0
-    return cosine / reference, wide / wide_reference, widened
+        return np.ones(len(needed)), cosine, _Widened(profile, None, 0.0, 1.0)
+    topic = space.matrix[topic_rows]
+    on_topic = space.dots(topic, profile)
+    reference = float(np.median(on_topic)) or 1.0
+    total = np.bincount(topic.indices, weights=topic.data, minlength=len(space.ids))
+    by_total = np.asarray(topic @ total)
+    length2 = float(by_total.sum())  # |s|^2
+    if not length2:  # on-topic papers without terms: nothing to widen by
+        return cosine / reference, cosine / reference, _Widened(profile, None, 0.0, 1.0)
+    weight = FEEDBACK / math.sqrt(length2)
+    norm = math.sqrt(
+        float(np.dot(profile.vals, profile.vals))
+        + 2 * weight * float(on_topic.sum())
+        + weight * weight * length2
+    )
+    wide = (cosine + weight * np.asarray(candidates @ total)) / norm
+    wide_reference = float(np.median((on_topic + weight * by_total) / norm)) or 1.0
+    return cosine / reference, wide / wide_reference, _Widened(profile, total, weight, norm)
 
 
 def rank(
@@ -518,7 +549,7 @@ def _rank_one(
     if not len(needed):
         return []
 
-    relative, ordering, profile_vec = _similarities(pool, concepts, profile.liked, needed)
+    relative, ordering, widened = _similarities(pool, concepts, profile.liked, needed)
     evidence, by_author, blocked = evidence[needed], by_author[needed], blocked[needed]
     eligible = (evidence >= profile.threshold) & ((relative >= MIN_RELATIVE) | by_author) & ~blocked
     trend = pool.trend[needed]
@@ -534,9 +565,7 @@ def _rank_one(
     )
     own_terms = {t for c in concepts for t in c.terms}
     rows = pool.rows[needed]
-    related = dict(
-        zip(shown, _related(pool.space, rows[shown], profile_vec, own_terms), strict=True)
-    )
+    related = dict(zip(shown, _related(pool.space, rows[shown], widened, own_terms), strict=True))
     return [
         Ranked(
             paper=pool.papers[needed[i]],
@@ -576,17 +605,17 @@ def _matched(
 
 
 def _related(
-    space: Space, rows: np.ndarray, profile: _Vec, own_terms: set[str]
+    space: Space, rows: np.ndarray, widened: _Widened, own_terms: set[str]
 ) -> list[tuple[str, ...]]:
     """Per row: the terms, other than the keywords, that add most to its similarity (single
     words found in at least RELATED_MIN_DF papers), as words."""
-    if not len(profile.cols):
+    if not len(widened.profile.cols):
         return [() for _ in rows]
+    m = space.take(rows)
     own = space.columns(sorted(own_terms))
-    keep = space.shown[profile.cols] & ~np.isin(profile.cols, own)
-    where, cols, values = space.matching(
-        space.take(rows), _Vec(profile.cols[keep], profile.vals[keep])
-    )
+    weights = widened.values(space, m.cols)
+    keep = np.flatnonzero(space.shown[m.cols] & ~np.isin(m.cols, own) & (weights != 0))
+    where, cols, values = m.row[keep], m.cols[keep], m.vals[keep] * weights[keep]
     out = []
     for i in range(len(rows)):
         mine = where == i
