@@ -238,22 +238,22 @@ def display_path(path: Path) -> str:
 
 def read_yaml(path: Path) -> tuple[Any, list[Problem]]:
     """The parsed YAML of a file, or the problem (with line and column) that stopped it."""
-    where = display_path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        return None, [Problem(where, "", "file not found")]
+        return None, [Problem(display_path(path), "", "file not found")]
     except (OSError, UnicodeDecodeError) as e:
-        return None, [Problem(where, "", f"cannot read: {e}")]
+        return None, [Problem(display_path(path), "", f"cannot read: {e}")]
     try:
         return yaml.load(text, Loader=_SAFE_LOADER), []
     except yaml.MarkedYAMLError as e:
+        where = display_path(path)
         mark = e.problem_mark or e.context_mark
         loc = f"{where}:{mark.line + 1}:{mark.column + 1}" if mark else where
         what = " ".join(x for x in (e.context, e.problem) if x)
         return None, [Problem(loc, "", f"invalid YAML: {what}")]
     except yaml.YAMLError as e:
-        return None, [Problem(where, "", f"invalid YAML: {e}")]
+        return None, [Problem(display_path(path), "", f"invalid YAML: {e}")]
 
 
 def _key(loc: Sequence[int | str]) -> str:
@@ -318,15 +318,18 @@ def _problems(where: str, e: ValidationError, prefix: str = "") -> list[Problem]
     return out
 
 
-def _validate(model: type[_Model], data: Any, where: str) -> tuple[Any, list[Problem]]:
+def _validate(model: type[_Model], data: Any, path: Path) -> tuple[Any, list[Problem]]:
+    """The model of a file's data, or its problems (the file's display path is made only for
+    them: resolving it costs more than validating a subscriber)."""
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        return None, [Problem(where, "", f"expected a mapping of keys, got {type(data).__name__}")]
+        what = f"expected a mapping of keys, got {type(data).__name__}"
+        return None, [Problem(display_path(path), "", what)]
     try:
         return model.model_validate(data), []
     except ValidationError as e:
-        return None, _problems(where, e)
+        return None, _problems(display_path(path), e)
 
 
 def config_path(option: str | None) -> Path:
@@ -344,7 +347,7 @@ def load_config(path: Path) -> Config:
     data, problems = read_yaml(path)
     if problems:
         raise ConfigError(problems)
-    config, problems = _validate(Config, data, display_path(path))
+    config, problems = _validate(Config, data, path)
     if problems:
         raise ConfigError(problems)
     assert isinstance(config, Config)
@@ -371,13 +374,13 @@ def load_config(path: Path) -> Config:
 
 def load_subscriber(path: Path) -> tuple[Subscriber | None, list[Problem]]:
     """One subscriber from its file (id = file name), or the problems that stop it."""
-    where = display_path(path)
     if not _NAME.match(path.stem):
-        return None, [Problem(where, "", "file name must be letters, digits, '.', '_' or '-'")]
+        what = "file name must be letters, digits, '.', '_' or '-'"
+        return None, [Problem(display_path(path), "", what)]
     data, problems = read_yaml(path)
     if problems:
         return None, problems
-    sub, problems = _validate(Subscriber, data, where)
+    sub, problems = _validate(Subscriber, data, path)
     if sub is None:
         return None, problems
     return sub.model_copy(update={"id": path.stem}), []

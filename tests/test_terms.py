@@ -114,3 +114,24 @@ def test_keyword_only_stems_are_known_words() -> None:
         analyse(p, surface)
     assert any(n == 0 for n in surface.values())
     assert all(n > 0 for (s, w), n in surface.items() if s != w)
+
+
+def test_the_c_stemmer_stems_as_the_snowball_reference() -> None:
+    """snowballstemmer hands out PyStemmer's C stemmer when it is installed (it is a dependency,
+    for speed); kept analyses and keywords must stem the same with either, so the two
+    packages' pins must give the same Snowball release."""
+    from snowballstemmer.english_stemmer import EnglishStemmer
+
+    from digest import text
+
+    assert type(text._stemmer).__module__ == "Stemmer"
+    reference = EnglishStemmer()
+    found = set()
+    for day in DAYS:
+        papers, _ = parse_page((FIXTURES / "hf" / f"{day}.json").read_bytes())
+        for p in papers:
+            found.update(text.words(f"{p.title} {p.abstract} {' '.join(p.ai_keywords)}"))
+    assert len(found) > 5000
+    assert [text._stemmer.stemWord(w) for w in sorted(found)] == [
+        reference.stemWord(w) for w in sorted(found)
+    ]
