@@ -22,6 +22,7 @@ from feedgen.feed import FeedGenerator
 from digest.papers import clean_text
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+FORMAT = 1  # raise when build_feed gives other bytes for the same entries: feeds are rebuilt
 
 
 @dataclass(frozen=True)

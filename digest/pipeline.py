@@ -18,6 +18,7 @@ goes on and nothing already stored or sent changes.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import multiprocessing
 import os
 import zoneinfo
@@ -27,6 +28,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import formataddr, parseaddr
+from importlib.metadata import version
 from urllib.parse import quote, urljoin
 
 from threadpoolctl import threadpool_limits
@@ -35,6 +37,7 @@ from digest.config import Config, Subscriber, load_subscribers
 from digest.deliver import Outbox, Outcome, Smtp, Transport, TransportDown, next_attempt
 from digest.due import is_due, period_of
 from digest.errors import FetchError, RunError
+from digest.feeds import FORMAT as FEED_FORMAT
 from digest.feeds import FeedEntry, build_feed, write_feed
 from digest.http import Http
 from digest.papers import dedupe, link
@@ -532,12 +535,30 @@ def _prepared(job: _Job, store: Store, due: list[Subscriber]) -> Generator[Claim
         _SHARED = None
 
 
+def feed_key(config: Config, sub: Subscriber) -> str:
+    """What a reader's feed is made of besides the ledger and the papers: their name and id,
+    the site, the size, and the feed builder's version."""
+    parts = (FEED_FORMAT, version("feedgen"), config.feeds.site_url, config.feeds.max_items)
+    return hashlib.blake2b(repr((*parts, sub.id, sub.name)).encode(), digest_size=16).hexdigest()
+
+
 def write_feeds(config: Config, store: Store, subscribers: list[Subscriber], now: datetime) -> int:
-    """`<feeds.dir>/<subscriber>.xml` (papers sent to them) and `all.xml`; how many changed."""
+    """`<feeds.dir>/<subscriber>.xml` (papers sent to them) and `all.xml`; how many changed.
+
+    A reader's feed is built again only when it may have changed: when a digest of theirs was
+    sent or a paper in one changed (the store forgets their feed's key), when `feed_key`
+    differs, or when the file is missing. The feeds of ten thousand readers are not rebuilt
+    on every run for the few who got something."""
     site = config.feeds.site_url or ""
     cap = config.feeds.max_items
     written = 0
+    known = store.feed_keys()
+    fresh = {}
     for sub in subscribers:
+        path = config.feeds.dir / f"{sub.id}.xml"
+        key = feed_key(config, sub)
+        if known.get(sub.id) == key and path.exists():
+            continue
         entries = [
             FeedEntry(p.id, p.title, link(p), why, when)
             for p, when, why in store.delivered(sub.id, cap)
@@ -549,7 +570,9 @@ def write_feeds(config: Config, store: Store, subscribers: list[Subscriber], now
             site_url=site or "https://localhost/",
             entries=entries,
         )
-        written += write_feed(config.feeds.dir / f"{sub.id}.xml", content)
+        written += write_feed(path, content)
+        fresh[sub.id] = key
+    store.save_feed_keys(fresh)
     every = [
         FeedEntry(p.id, p.title, link(p), summary(p), when) for p, when in store.recent(cap, now)
     ]

@@ -24,7 +24,7 @@ from typing import Any
 
 from digest.errors import StoreError
 from digest.http import Validators
-from digest.papers import merge, same_paper, title_key
+from digest.papers import link, merge, same_paper, title_key
 from digest.terms import VERSION as TERMS_VERSION
 from digest.terms import PaperTerms
 from digest.types import Paper, StoreResult
@@ -144,6 +144,17 @@ MIGRATIONS: tuple[str, ...] = (
         n    INTEGER NOT NULL,
         PRIMARY KEY (stem, word)
     );
+    """,
+    # 4: which reader feeds are up to date
+    """
+    -- per reader: the key of what their feed was last written from besides the ledger and the
+    -- papers (digest.pipeline.feed_key). Removed when a digest of theirs is sent or a paper in
+    -- one of their digests changes what a feed shows of it: their feed is then written again.
+    CREATE TABLE feeds (
+        subscriber TEXT PRIMARY KEY,
+        key        TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX digest_papers_paper ON digest_papers (paper);
     """,
 )
 
@@ -299,6 +310,12 @@ class Store:
                     [*_row_values(merged), title_key(merged.title), pk],
                 )
                 self.db.execute("DELETE FROM paper_terms WHERE paper = ?", (pk,))
+                if (merged.id, merged.title, link(merged)) != (old.id, old.title, link(old)):
+                    self.db.execute(
+                        "DELETE FROM feeds WHERE subscriber IN"
+                        " (SELECT subscriber FROM digest_papers WHERE paper = ?)",
+                        (pk,),
+                    )
         self.db.executemany(
             "INSERT OR IGNORE INTO paper_ids (id, paper) VALUES (?, ?)", [(paper.id, pk), (key, pk)]
         )
@@ -527,6 +544,19 @@ class Store:
                     )
                     for m in marks
                 ],
+            )
+            sent = [(m.subscriber,) for m in marks if m.status == "sent"]
+            db.executemany("DELETE FROM feeds WHERE subscriber = ?", sent)
+
+    def feed_keys(self) -> dict[str, str]:
+        """Per reader whose feed is up to date: the key it was written with."""
+        return dict(self.db.execute("SELECT subscriber, key FROM feeds").fetchall())
+
+    def save_feed_keys(self, keys: Mapping[str, str]) -> None:
+        """Record feeds just written, with their keys."""
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO feeds (subscriber, key) VALUES (?, ?)", keys.items()
             )
 
     def taken(self, since: datetime) -> dict[str, set[str]]:

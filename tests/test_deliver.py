@@ -14,6 +14,8 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 
 import feedparser
@@ -22,6 +24,8 @@ import yaml
 from conftest import FIXTURES, free_port
 from smtpserver import Authenticator, Handler, start
 
+from digest.config import load_config, load_subscribers
+from digest.pipeline import write_feeds
 from digest.store import Store
 
 ROOT = Path(__file__).parent.parent
@@ -388,6 +392,59 @@ def test_feeds_written_and_stable(site, cli, tmp_path: Path) -> None:
     assert len(feedparser.parse(feeds["all.xml"]).entries) == 50  # feeds.max_items
     cli("run", "--now", "2026-08-10T09:00:00+00:00")
     assert {p.name: p.read_bytes() for p in (tmp_path / "public").glob("*.xml")} == feeds
+
+
+def test_feeds_are_rebuilt_when_what_they_show_changes(site, cli, tmp_path: Path) -> None:
+    """Feeds are not rebuilt on every run, yet always equal feeds built afresh from the store:
+    after a paper's title changes, a reader is renamed, a feed file is deleted, a new day."""
+    config = site()
+    public = tmp_path / "public"
+
+    def afresh() -> dict[str, bytes]:
+        """Every feed built from a copy of the store that remembers no feed."""
+        cfg = load_config(config)
+        cfg = cfg.model_copy(
+            update={"feeds": cfg.feeds.model_copy(update={"dir": tmp_path / "ref"})}
+        )
+        shutil.rmtree(tmp_path / "ref", ignore_errors=True)
+        with Store(cfg.database) as store, Store(tmp_path / "copy.sqlite3") as copy:
+            store.db.backup(copy.db)
+            copy.db.execute("DELETE FROM feeds")
+            write_feeds(cfg, copy, load_subscribers(cfg)[0], datetime.fromisoformat(NOW))
+        (tmp_path / "copy.sqlite3").unlink()
+        return {
+            p.name: p.read_bytes() for p in (tmp_path / "ref").glob("*.xml") if p.name != "all.xml"
+        }
+
+    def feeds() -> dict[str, bytes]:
+        return {p.name: p.read_bytes() for p in public.glob("*.xml") if p.name != "all.xml"}
+
+    cli("run", "--now", NOW)
+    first = feeds()
+    assert first == afresh()
+    with Store(load_config(config).database) as store:
+        paper, _, _ = store.delivered("alice", 1)[0]
+        store.add_batch(
+            "t1",
+            [],
+            datetime.fromisoformat(NOW),
+            updates=[replace(paper, title=paper.title + " (extended)")],
+        )
+    cli("run", "--now", NOW)  # nothing due: only the feeds change
+    assert f"{paper.title} (extended)".encode() in feeds()["alice.xml"]
+    assert feeds() == afresh()
+    bob = tmp_path / "subscribers" / "bob.yaml"
+    bob.write_text(bob.read_text().replace("name: Bob Example", "name: Robert Example"))
+    (public / "carol.xml").unlink()
+    cli("run", "--now", NOW)
+    assert b"Paper digest for Robert Example" in feeds()["bob.xml"]
+    assert feeds() == afresh()
+    assert {k: v for k, v in feeds().items() if k not in ("alice.xml", "bob.xml")} == {
+        k: v for k, v in first.items() if k not in ("alice.xml", "bob.xml")
+    }
+    shutil.copy(FIXTURES / "listings" / "trending-2.txt", tmp_path / "t1.txt")
+    cli("run", "--now", "2026-08-11T07:00:00+00:00")
+    assert feeds() == afresh() != first
 
 
 def test_dry_run_records_nothing(site, cli, tmp_path: Path) -> None:

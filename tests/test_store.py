@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from strategies import batches
 from digest.errors import StoreError
 from digest.http import Validators
 from digest.papers import canonical_id
-from digest.store import MIGRATIONS, Store
+from digest.store import MIGRATIONS, Claim, Mark, Store
 from digest.types import Paper
 
 T0 = datetime(2026, 8, 10, 7, 0, tzinfo=UTC)
@@ -84,6 +85,33 @@ def test_updates_change_stored_papers_and_never_add() -> None:
         assert (result.new, result.seen, result.skipped) == (0, 1, 1)
         assert store.count() == 1
         assert store.paper("2401.00001").abstract == "v2 is longer"  # type: ignore[union-attr]
+
+
+def test_feed_keys_are_forgotten_when_a_feed_would_change() -> None:
+    """A reader's feed key goes when a digest of theirs is sent or a paper in one of their
+    digests changes its id, title or link; an upvote or an abstract change keeps it."""
+    a = Paper(id="2401.00001", title="Sparse", arxiv_id="2401.00001", abstract="v1", upvotes=1)
+    b = Paper(id="2401.00002", title="Dense", arxiv_id="2401.00002")
+    with Store(":memory:") as store:
+        store.add_batch("s", [a, b], T0)
+        store.claim(
+            [
+                Claim("ann", "2024-01-01", "ann@x", "<1@x>", b"m", ((a.id, "why"),)),
+                Claim("ben", "2024-01-01", "ben@x", "<2@x>", b"m", ((b.id, "why"),)),
+            ],
+            T0,
+        )
+        store.save_feed_keys({"ann": "k1", "ben": "k2", "cat": "k3"})
+        store.mark_many(
+            [Mark("ann", "2024-01-01", "sent"), Mark("ben", "2024-01-01", "deferred")], T0
+        )
+        assert store.feed_keys() == {"ben": "k2", "cat": "k3"}
+        store.mark("ben", "2024-01-01", "sent", T0)
+        store.save_feed_keys({"ann": "k1", "ben": "k2"})
+        store.add_batch("s", [], T0, updates=[replace(a, upvotes=9, abstract="v2 is longer")])
+        assert store.feed_keys() == {"ann": "k1", "ben": "k2", "cat": "k3"}
+        store.add_batch("s", [], T0, updates=[replace(a, title="Sparse attention")])
+        assert store.feed_keys() == {"ben": "k2", "cat": "k3"}
 
 
 def test_schema_is_migrated_by_user_version(tmp_path: Path) -> None:
