@@ -107,11 +107,20 @@ def link(paper: Paper) -> str:
 
 
 def clean_text(text: str | None) -> str:
-    """Text with control characters removed and white space folded to single spaces."""
+    """Text with control characters removed and white space folded to single spaces.
+
+    Folding first removes the common ones (newlines, tabs); the characters are looked at one
+    by one only when some that are not printable are left (a soft hyphen, a NUL)."""
     if not text:
         return ""
-    text = "".join(" " if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") else c for c in text)
+    text = " ".join(text.split())
+    if text.isprintable():  # no Cc, Cf, Zl or Zp character is
+        return text
+    text = "".join(" " if unicodedata.category(c) in _CONTROL else c for c in text)
     return " ".join(text.split())
+
+
+_CONTROL = ("Cc", "Cf", "Zl", "Zp")
 
 
 def same_paper(a: Paper, b: Paper) -> bool:

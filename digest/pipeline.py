@@ -28,6 +28,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import formataddr, parseaddr
+from functools import lru_cache
 from importlib.metadata import version
 from urllib.parse import quote, urljoin
 
@@ -538,8 +539,14 @@ def _prepared(job: _Job, store: Store, due: list[Subscriber]) -> Generator[Claim
 def feed_key(config: Config, sub: Subscriber) -> str:
     """What a reader's feed is made of besides the ledger and the papers: their name and id,
     the site, the size, and the feed builder's version."""
-    parts = (FEED_FORMAT, version("feedgen"), config.feeds.site_url, config.feeds.max_items)
-    return hashlib.blake2b(repr((*parts, sub.id, sub.name)).encode(), digest_size=16).hexdigest()
+    parts = (_feedgen_version(), config.feeds.site_url, config.feeds.max_items, sub.id, sub.name)
+    return hashlib.blake2b(repr(parts).encode(), digest_size=16).hexdigest()
+
+
+@lru_cache(maxsize=1)
+def _feedgen_version() -> str:
+    """The feed format and feedgen's version (looked up once: it reads package metadata)."""
+    return f"{FEED_FORMAT}/{version('feedgen')}"
 
 
 def write_feeds(config: Config, store: Store, subscribers: list[Subscriber], now: datetime) -> int:

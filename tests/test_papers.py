@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 from hypothesis import given
+from hypothesis import strategies as st
 from strategies import papers
 
 from digest.papers import (
     arxiv_id_of,
     canonical_id,
+    clean_text,
     dedupe,
     doi_of,
     merge,
@@ -81,3 +85,18 @@ def test_merge_is_idempotent(a: Paper, b: Paper) -> None:
 def test_dedupe_merges_copies_of_one_paper(p: Paper) -> None:
     """A batch holding one paper twice (e.g. two listing days) becomes one paper."""
     assert dedupe([p, p]) == [p]
+
+
+@given(
+    st.text(alphabet=st.characters(codec=None), max_size=60)
+    | st.sampled_from(
+        ["a\u00adb", "x\x00y\u2028z", "tab\there\n", "non\u00a0breaking", "\u200bzero", " "]
+    )
+)
+def test_clean_text_is_control_characters_out_then_spaces_folded(text: str) -> None:
+    """The fast path (fold, then look at characters only when some are not printable) gives
+    what the definition gives: every Cc, Cf, Zl, Zp character a space, white space folded."""
+    spaced = "".join(
+        " " if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") else c for c in text
+    )
+    assert clean_text(text) == " ".join(spaced.split())
