@@ -54,7 +54,7 @@ from digest.render import (
     summary,
 )
 from digest.sources import make_source
-from digest.store import Claim, Mark, Store
+from digest.store import Claim, Mark, Store, pack
 from digest.terms import analyse, most_frequent_word
 from digest.tokens import load_secret, message_id, unsubscribe_token
 from digest.types import DeliveryReport, FetchReport, Paper, RunReport, SourceReport
@@ -391,7 +391,7 @@ def deliver(
                     continue
                 store.mark(row["subscriber"], row["period"], "sending", now, attempt=True)
                 retry = Claim(
-                    row["subscriber"], row["period"], row["recipient"], "", row["message"], ()
+                    row["subscriber"], row["period"], row["recipient"], "", store.message(row), ()
                 )
                 for claim, outcome in _send_claimed(
                     store,
@@ -492,7 +492,15 @@ def _prepare(job: _Job, space: Space, windows: Windows, subs: list[Subscriber]) 
         envelope = headers_for(job.config, job.secret, sub, period, job.now)
         message = message_bytes(job.renderer.render(view), envelope)  # stored = sent
         out.append(
-            Claim(sub.id, period, sub.email, header_safe(envelope.message_id), message, papers)
+            Claim(
+                sub.id,
+                period,
+                sub.email,
+                header_safe(envelope.message_id),
+                message,
+                papers,
+                pack(message),
+            )
         )
     return out
 

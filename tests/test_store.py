@@ -114,6 +114,23 @@ def test_feed_keys_are_forgotten_when_a_feed_would_change() -> None:
         assert store.feed_keys() == {"ben": "k2", "cat": "k3"}
 
 
+def test_messages_are_kept_compressed_and_read_back_as_sent() -> None:
+    """The ledger keeps messages zlib-compressed; a row claimed before that (identity) reads
+    back as it was stored."""
+    message = b"From: a@x\r\n\r\n" + b"<p>same paper, same words</p>\r\n" * 200
+    with Store(":memory:") as store:
+        store.claim([Claim("ann", "2024-01-01", "ann@x", "<1@x>", message, ())], T0)
+        row = store.digest("ann", "2024-01-01")
+        assert row is not None and row["encoding"] == "zlib"
+        assert len(row["message"]) < len(message) / 4
+        assert Store.message(row) == message
+        store.db.execute(
+            "UPDATE digests SET message = ?, encoding = 'identity' WHERE subscriber = 'ann'",
+            (b"as sent",),
+        )
+        assert Store.message(store.digest("ann", "2024-01-01")) == b"as sent"  # type: ignore[arg-type]
+
+
 def test_schema_is_migrated_by_user_version(tmp_path: Path) -> None:
     """A new file gets every migration; a file from a newer digest is refused with a clear error."""
     path = tmp_path / "d.sqlite3"
