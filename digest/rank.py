@@ -34,9 +34,10 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import pairwise
 from typing import NamedTuple
 
 import numpy as np
@@ -273,25 +274,62 @@ class Space:
         """The per-field term counts of some corpus rows (what `evidence` reads)."""
         return Fields(self.title[rows], self.abstract[rows], self.keywords[rows])
 
-    def evidence(self, fields: Fields, c: Concept) -> np.ndarray:
-        """Per row of `fields`: the evidence (0..1) that the paper is about this concept."""
+    def evidence(
+        self, fields: Fields, concepts: Sequence[Concept]
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per concept: the rows of `fields` with evidence that the paper is about it (ascending)
+        and that evidence (0..1). All the concepts at once: the columns of all their terms are
+        read in one go, and the parts are combined by sorting (concept, row) pairs."""
+        n = fields.title.shape[0]
+        if not n or not concepts:
+            return [(np.zeros(0, dtype=np.int64), np.zeros(0)) for _ in concepts]
+        keys = [len(c.keys) for c in concepts]
+        key_of = np.repeat(np.arange(len(concepts)), keys)
+        key_cols = self.columns([key for c in concepts for key in c.keys])
+        n_keys = np.array(keys, dtype=np.int64)
 
-        def least(m: sp.csc_matrix) -> np.ndarray:
-            return np.asarray(np.min([self._column(m, k) for k in c.keys], axis=0))
+        def least(m: sp.csc_matrix) -> tuple[np.ndarray, np.ndarray]:
+            """(concept x n + row, the least count of its keys) where every key is present."""
+            known = key_cols >= 0
+            group, counts, _ = _entries(m, key_cols[known], key_of[known], n)
+            starts, size = _groups(group)
+            full = size == n_keys[group[starts] // n]
+            return group[starts][full], np.minimum.reduceat(counts, starts)[full]
 
-        title, kw, abstract = least(fields.title), least(fields.keywords), least(fields.abstract)
+        title, _ = least(fields.title)
+        kw, _ = least(fields.keywords)
+        abstract, mentions = least(fields.abstract)
         parts = [
-            TITLE_EVIDENCE * (title > 0),
-            KEYWORD_EVIDENCE * (kw > 0),
-            1.0 - ABSTRACT_DECAY**abstract,
+            (title, np.full(len(title), TITLE_EVIDENCE)),
+            (kw, np.full(len(kw), KEYWORD_EVIDENCE)),
+            (abstract, (1.0 - ABSTRACT_DECAY**mentions).astype(np.float64)),
         ]
-        if len(c.words) > 1:
-            weights = np.array([self.idf[j] if j >= 0 else 0.0 for j in self.columns(c.words)])
-            if weights.sum() > 0:
-                present = np.column_stack([self._column(fields.title, w) > 0 for w in c.words])
-                share = present @ weights / weights.sum()
-                parts.append(PHRASE_WORDS_EVIDENCE * share * (share >= PHRASE_WORDS_SHARE))
-        return np.asarray(np.maximum.reduce(parts), dtype=np.float64)
+        # the words of a phrase apart in the title: the share of the phrase's idf they carry
+        phrases = [i for i, c in enumerate(concepts) if len(c.words) > 1]
+        word_of = np.repeat(
+            np.array(phrases, dtype=np.int64), [len(concepts[i].words) for i in phrases]
+        )
+        word_cols = self.columns([w for i in phrases for w in concepts[i].words])
+        known = word_cols >= 0
+        weights = self.idf[word_cols[known]]
+        total = np.bincount(word_of[known], weights, minlength=len(concepts))
+        group, _, slot = _entries(fields.title, word_cols[known], word_of[known], n)
+        starts, _ = _groups(group)
+        where = group[starts]
+        share = np.add.reduceat(weights[slot], starts) / total[where // n]
+        parts.append((where, PHRASE_WORDS_EVIDENCE * share * (share >= PHRASE_WORDS_SHARE)))
+        # the strongest part per (concept, row)
+        group = np.concatenate([g for g, _ in parts])
+        values = np.concatenate([v for _, v in parts])
+        order = np.argsort(group, kind="stable")
+        group, values = group[order], values[order]
+        starts, _ = _groups(group)
+        best = np.maximum.reduceat(values, starts) if len(starts) else values[:0]
+        group = group[starts]
+        keep = best > 0
+        group, best = group[keep], best[keep]
+        bounds = np.searchsorted(group // n, np.arange(len(concepts) + 1))
+        return [(group[lo:hi] % n, best[lo:hi]) for lo, hi in pairwise(bounds)]
 
     def pool(self, candidates: Sequence[Paper]) -> _Pool:
         """The candidates as readers share them (the last set asked for is kept: successive
@@ -370,6 +408,29 @@ def _combine(cols: np.ndarray, vals: np.ndarray, dtype: np.dtype) -> _Vec:
     return _Vec(ordered[first], sums.astype(dtype))
 
 
+def _entries(
+    m: sp.csc_matrix, cols: np.ndarray, owner: np.ndarray, n: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The stored entries of some columns of `m` (n rows) as (owner of their column x n + row,
+    value, which of `cols`), sorted by the first (stable: a group keeps the order of `cols`)."""
+    picked = m[:, cols]
+    which = np.repeat(np.arange(len(cols)), np.diff(picked.indptr))
+    group = owner.astype(np.int64)[which] * n + picked.indices
+    order = np.argsort(group, kind="stable")
+    return group[order], picked.data[order], which[order]
+
+
+def _groups(ordered: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where each run of equal numbers starts in a sorted array, and its length (none in an
+    empty array: numpy's reduceat needs at least one start, so give it an empty group)."""
+    if not len(ordered):
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    first = np.ones(len(ordered), dtype=bool)
+    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
+    starts = np.flatnonzero(first)
+    return starts, np.diff(np.append(starts, len(ordered)))
+
+
 def _plus(a: _Vec, b: _Vec) -> _Vec:
     """a + b (a float32 sum is rounded once, as float32 addition does)."""
     return _combine(
@@ -411,12 +472,15 @@ class _Pool:
         self._evidence: dict[Concept, tuple[np.ndarray, np.ndarray]] = {}
         self._authors: list[set[str]] | None = None
 
+    def prepare(self, concepts: Iterable[Concept]) -> None:
+        """Work out the evidence of the concepts not known yet, all at once."""
+        new = [c for c in dict.fromkeys(concepts) if c not in self._evidence]
+        if new:
+            self._evidence.update(zip(new, self.space.evidence(self.fields, new), strict=True))
+
     def evidence(self, c: Concept) -> np.ndarray:
         """Per candidate: the evidence that it is about the concept (kept sparse between readers)."""
-        if c not in self._evidence:
-            dense = self.space.evidence(self.fields, c)
-            where = np.flatnonzero(dense)
-            self._evidence[c] = (where, dense[where])
+        self.prepare([c])
         out = np.zeros(len(self.papers), dtype=np.float64)
         where, values = self._evidence[c]
         out[where] = values
@@ -520,6 +584,9 @@ def rank_many(
     a reader none of whose candidates carries enough evidence costs almost nothing, and
     similarities are computed only for the candidates that could be included."""
     pool = space.pool(candidates)
+    pool.prepare(
+        c for p in profiles for c in map(concept, (*p.keywords, *p.exclude)) if c is not None
+    )
     for k, profile in enumerate(profiles):
         yield _rank_one(pool, profile, taken[k] if taken else (), included_only)
 

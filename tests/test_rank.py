@@ -14,7 +14,22 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from digest.papers import canonical_id
-from digest.rank import Profile, Space, _plus, _sum_rows, _unit, _Vec, rank, rank_many
+from digest.rank import (
+    ABSTRACT_DECAY,
+    KEYWORD_EVIDENCE,
+    PHRASE_WORDS_EVIDENCE,
+    PHRASE_WORDS_SHARE,
+    TITLE_EVIDENCE,
+    Profile,
+    Space,
+    _plus,
+    _sum_rows,
+    _unit,
+    _Vec,
+    concept,
+    rank,
+    rank_many,
+)
 from digest.types import Paper
 
 ROOT = Path(__file__).parent.parent
@@ -299,3 +314,63 @@ def test_sparse_helpers_agree_with_scipy() -> None:
     empty = _Vec(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
     assert not space.dots(m, empty).any()
     assert not space._dense.any()  # the scratch array is left clean
+
+
+def evidence_of_one(space: Space, rows: np.ndarray, text: str) -> np.ndarray:
+    """The evidence rule for one keyword, read column by column (dense): the definition the
+    batched `Space.evidence` must follow."""
+    c = concept(text)
+    assert c is not None
+    title, abstract, keywords = (
+        m[rows].toarray() for m in (space.title, space.abstract, space.keywords)
+    )
+
+    def counts(m: np.ndarray, term: str) -> np.ndarray:
+        j = int(space.columns([term])[0])
+        return m[:, j] if j >= 0 else np.zeros(len(rows), dtype=np.float32)
+
+    def least(m: np.ndarray) -> np.ndarray:
+        return np.min([counts(m, k) for k in c.keys], axis=0)
+
+    parts = [
+        TITLE_EVIDENCE * (least(title) > 0),
+        KEYWORD_EVIDENCE * (least(keywords) > 0),
+        1.0 - ABSTRACT_DECAY ** least(abstract),
+    ]
+    cols = space.columns(c.words)
+    weights = np.array([space.idf[j] if j >= 0 else 0.0 for j in cols])
+    if len(c.words) > 1 and weights.sum() > 0:
+        share = np.column_stack([counts(title, w) > 0 for w in c.words]) @ weights / weights.sum()
+        parts.append(PHRASE_WORDS_EVIDENCE * share * (share >= PHRASE_WORDS_SHARE))
+    return np.asarray(np.maximum.reduce(parts), dtype=np.float64)
+
+
+def test_evidence_of_many_keywords_at_once_is_each_ones_evidence() -> None:
+    """Evidence worked out for many keywords together (as a run does for all its readers) is
+    what the rule gives each alone: single words, phrases, long phrases (all their 3-grams
+    must be present), phrases with unknown words, words unknown to the corpus, repeats."""
+    space = Space(CORPUS)
+    rows = np.array([5, 0, 1, 2, 3, 4, 6, 7])
+    texts = [
+        "quantization",
+        "reward model",
+        "learning a reward model from human preferences",
+        "reward model from human preferences with quantization",  # the last 3-gram is nowhere
+        "human preferences reward",
+        "quantized zebra",
+        "zebra",
+        "quantization",
+        "model",
+        "neural networks on standard benchmarks",
+    ]
+    fields = space.fields(rows)
+    batched = space.evidence(fields, [concept(t) for t in texts])  # type: ignore[misc]
+    found = 0
+    for text, (where, values) in zip(texts, batched, strict=True):
+        dense = np.zeros(len(rows))
+        dense[where] = values
+        assert np.allclose(dense, evidence_of_one(space, rows, text), atol=1e-12), text
+        assert np.all(values > 0) and np.all(np.diff(where) > 0)
+        found += len(where)
+    assert found > 10
+    assert space.evidence(space.fields(rows[:0]), [concept("model")])[0][0].size == 0  # type: ignore[list-item]
