@@ -192,7 +192,7 @@ class Space:
         # per keyword, shared by the readers of a run who have it
         self._vectors: dict[tuple[str, ...], _Vec] = {}
         self._dense = np.zeros(len(self.ids), dtype=np.float64)
-        self._titled: dict[Concept, np.ndarray] = {}
+        self._titled: dict[str, np.ndarray] = {}  # by keyword text: hashing a Concept costs
         self._column_of: dict[str, int | None] = {}
         self._pool: tuple[frozenset[str], _Pool] | None = None
 
@@ -341,10 +341,10 @@ class Space:
 
     def in_title(self, c: Concept) -> np.ndarray:
         """The corpus rows whose title holds the concept (kept for the readers who share it)."""
-        if c not in self._titled:
+        if c.text not in self._titled:
             found = np.min([self._column(self.title, k) for k in c.keys], axis=0) > 0
-            self._titled[c] = np.flatnonzero(found)
-        return self._titled[c]
+            self._titled[c.text] = np.flatnonzero(found)
+        return self._titled[c.text]
 
     def matches(self, text: str) -> int:
         """How many papers of the corpus hold this keyword at all (for `digest check`)."""
@@ -469,20 +469,22 @@ class _Pool:
         self.rows = np.array([space.row[p.id] for p in self.papers], dtype=np.int64)
         self.fields = space.fields(self.rows)
         self.trend = np.array([_trend(p) for p in self.papers])
-        self._evidence: dict[Concept, tuple[np.ndarray, np.ndarray]] = {}
+        self._evidence: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # by keyword text
         self._authors: list[set[str]] | None = None
 
     def prepare(self, concepts: Iterable[Concept]) -> None:
         """Work out the evidence of the concepts not known yet, all at once."""
-        new = [c for c in dict.fromkeys(concepts) if c not in self._evidence]
+        new = list({c.text: c for c in concepts if c.text not in self._evidence}.values())
         if new:
-            self._evidence.update(zip(new, self.space.evidence(self.fields, new), strict=True))
+            found = self.space.evidence(self.fields, new)
+            self._evidence.update(zip((c.text for c in new), found, strict=True))
 
     def evidence(self, c: Concept) -> np.ndarray:
         """Per candidate: the evidence that it is about the concept (kept sparse between readers)."""
-        self.prepare([c])
+        if c.text not in self._evidence:
+            self.prepare([c])
         out = np.zeros(len(self.papers), dtype=np.float64)
-        where, values = self._evidence[c]
+        where, values = self._evidence[c.text]
         out[where] = values
         return out
 
