@@ -54,13 +54,19 @@ class Transport(Protocol):
     # tell what a crash left undone; one for SMTP, so a crash leaves one message in doubt
     batch: int
 
-    def send(self, sender: str, recipient: str, message: bytes, name: str) -> Outcome: ...
+    def send(
+        self, sender: str, recipient: str, message: bytes, name: str, staged: str | None = None
+    ) -> Outcome: ...
 
     def close(self) -> None: ...
 
 
 class Outbox:
-    """One .eml file per digest, written atomically: `<outbox>/<name>.eml`."""
+    """One .eml file per digest, written atomically: `<outbox>/<name>.eml`.
+
+    A message may be staged ahead of its claim (by a worker process of a large run): written
+    and fsynced under a temporary name, so that `send` only has to rename it. A staged file
+    that no digest took (a run stopped early or crashed) is removed by `close`."""
 
     batch = 200
 
@@ -70,26 +76,47 @@ class Outbox:
     def path(self, name: str) -> Path:
         return self.folder / f"{name}.eml"
 
-    def send(self, sender: str, recipient: str, message: bytes, name: str) -> Outcome:
-        tmp = None
+    def stage(self, message: bytes) -> str | None:
+        """The temporary file now holding the message, or None when it cannot be written
+        (`send` then writes it, and reports why it cannot)."""
         try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".eml", dir=self.folder)
+            return str(self._write(message))
+        except OSError:
+            return None
+
+    def _write(self, message: bytes) -> Path:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".tmp", dir=self.folder)
+        try:
             with os.fdopen(fd, "wb") as f:
                 f.write(message)
                 f.flush()
                 os.fsync(f.fileno())
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)  # no half-written file left behind
+            raise
+        return Path(tmp)
+
+    def send(
+        self, sender: str, recipient: str, message: bytes, name: str, staged: str | None = None
+    ) -> Outcome:
+        tmp = Path(staged) if staged else None
+        try:
+            if tmp is None:
+                tmp = self._write(message)
             os.replace(tmp, self.path(name))
         except OSError as e:
             if tmp is not None:
-                Path(tmp).unlink(missing_ok=True)  # no half-written file left behind
+                tmp.unlink(missing_ok=True)
             raise TransportDown(
                 f"cannot write to the outbox {self.folder}: {e.strerror or e}"
             ) from e
         return Outcome("sent", str(self.path(name)))
 
     def close(self) -> None:
-        pass
+        """Remove the staged files no digest took."""
+        for tmp in self.folder.glob(".tmp-*.tmp"):
+            tmp.unlink(missing_ok=True)
 
 
 def _code_outcome(code: int, text: bytes | str) -> Outcome:
@@ -131,7 +158,10 @@ class Smtp:
             raise TransportDown(f"cannot reach the SMTP server {where}: {e}") from e
         return conn
 
-    def send(self, sender: str, recipient: str, message: bytes, name: str) -> Outcome:
+    def send(
+        self, sender: str, recipient: str, message: bytes, name: str, staged: str | None = None
+    ) -> Outcome:
+        """Send one message (`staged` is the outbox's: nothing is staged for SMTP)."""
         if self.interval:
             wait = self._last + self.interval - time.monotonic()
             if wait > 0:

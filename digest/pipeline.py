@@ -307,7 +307,7 @@ def _send_claimed(
         for k, claim in enumerate(claims):
             name = f"{claim.period}-{claim.subscriber}"
             try:
-                outcome = transport.send(sender, claim.recipient, claim.message, name)
+                outcome = transport.send(sender, claim.recipient, claim.message, name, claim.staged)
             except TransportDown as e:
                 marks.append(
                     _mark(
@@ -435,7 +435,8 @@ def deliver(
                 )
             pending.clear()
 
-        job = _Job(config, now, secret, renderer, periods, dry_run)
+        staging = None if dry_run or config.delivery.smtp else Outbox(config.delivery.outbox)
+        job = _Job(config, now, secret, renderer, periods, dry_run, staging)
         prepared = _prepared(job, store, due) if due else None
         for claim in prepared or ():
             if dry_run:
@@ -473,6 +474,7 @@ class _Job:
     renderer: Renderer
     periods: dict[str, str]
     dry_run: bool
+    outbox: Outbox | None  # where messages are staged (not for SMTP or a dry run)
 
 
 def _prepare(job: _Job, space: Space, windows: Windows, subs: list[Subscriber]) -> list[Claim]:
@@ -491,15 +493,18 @@ def _prepare(job: _Job, space: Space, windows: Windows, subs: list[Subscriber]) 
         view = digest_view(job.config, sub, items, job.now, job.secret)
         envelope = headers_for(job.config, job.secret, sub, period, job.now)
         message = message_bytes(job.renderer.render(view), envelope)  # stored = sent
+        # written here, in a worker of a large run: the run's process then only renames it
+        staged = job.outbox.stage(message) if job.outbox else None
         out.append(
             Claim(
                 sub.id,
                 period,
                 sub.email,
                 header_safe(envelope.message_id),
-                message,
+                b"" if staged else message,
                 papers,
                 pack(message),
+                staged,
             )
         )
     return out

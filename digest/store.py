@@ -180,6 +180,7 @@ class Claim:
     message: bytes
     papers: tuple[tuple[str, str], ...]
     packed: bytes | None = None  # the message as the ledger keeps it (`pack`), when made already
+    staged: str | None = None  # the outbox file holding the message ahead of the claim, if any
 
 
 def pack(message: bytes) -> bytes:

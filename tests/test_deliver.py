@@ -301,6 +301,7 @@ def test_outbox_failing_mid_batch_leaves_nothing_half_done(site, cli, tmp_path: 
     written = {p.name for p in (tmp_path / "outbox").glob("*.eml") if p.is_file()}
     assert {f"2026-08-10-{r}.eml" for r, st in states.items() if st == "sent"} <= written
     assert set(states) < set(READERS)  # the rest of the batch was not claimed
+    assert not list((tmp_path / "outbox").glob(".tmp-*"))  # nor left staged
     blocker.rmdir()
     later = "2026-08-10T08:00:00+00:00"
     assert cli("run", "--now", later).exit_code == 0
