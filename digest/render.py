@@ -26,10 +26,12 @@ from datetime import datetime
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 
 import jinja2
+from jinja2 import pass_environment
+from jinja2.filters import do_wordwrap
 from mjml import mjml_to_html
 
 from digest.errors import ConfigError, Problem
@@ -209,6 +211,9 @@ class Renderer:
         text_env = jinja2.Environment(
             autoescape=False, undefined=jinja2.StrictUndefined, keep_trailing_newline=True
         )
+        # the same summaries are wrapped for every reader who gets them: once is enough
+        wrapped = lru_cache(maxsize=100_000)(partial(do_wordwrap, text_env))
+        text_env.filters["wordwrap"] = pass_environment(lambda _, s, *a, **k: wrapped(s, *a, **k))
         self.html = self._compile(html_env, compiled.html, "digest.mjml")
         self.text = self._compile(text_env, sources["digest.txt"], "digest.txt")
         self.subject = self._compile(text_env, sources["subject.txt"], "subject.txt")
