@@ -171,7 +171,9 @@ _COLUMNS = tuple(f.name for f in fields(Paper))
 
 @dataclass(frozen=True)
 class Claim:
-    """One digest as it is claimed: its message and its papers, (paper id, why), in order."""
+    """One digest as it is claimed: its message and its papers, (paper id, why), in order.
+    A staged claim (the message already in an outbox file) may leave `message` empty: then
+    `packed` holds the message for the ledger."""
 
     subscriber: str
     period: str
