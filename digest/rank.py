@@ -156,8 +156,7 @@ class Space:
         ids = np.concatenate([entries["term"] for _, entries in fields])
         order = np.argsort(ids)
         ordered = ids[order]
-        first = np.ones(len(ids), dtype=bool)
-        np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
+        first = _run_starts(ordered)
         self.ids = ordered[first]
         column = np.empty(len(ids), dtype=np.int32)
         column[order] = np.cumsum(first) - 1
@@ -377,10 +376,9 @@ def _name(name: str) -> str:
 class _Vec(NamedTuple):
     """A sparse row: ascending column numbers and their values.
 
-    The ranking's vectors are a few hundred to a few hundred thousand terms of a vocabulary of
-    over a million; numpy on the stored entries avoids scipy's per-call checks and
-    vocabulary-long arrays. Arithmetic follows scipy's dtypes (float32 sums; a unit vector is
-    float64), so results are the ones scipy gave."""
+    A reader's profile is a few hundred terms of a vocabulary of over a million: numpy on the
+    stored entries avoids scipy's per-call checks. Arithmetic follows scipy's dtypes (float32
+    sums; a unit vector is float64), so results are the ones scipy gave."""
 
     cols: np.ndarray
     vals: np.ndarray
@@ -400,8 +398,7 @@ def _combine(cols: np.ndarray, vals: np.ndarray, dtype: np.dtype) -> _Vec:
     stable sort: numpy 2's np.unique hashes, which is many times slower on these arrays."""
     order = np.argsort(cols, kind="stable")
     ordered = cols[order]
-    first = np.ones(len(ordered), dtype=bool)
-    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
+    first = _run_starts(ordered)
     group = np.empty(len(cols), dtype=np.int64)
     group[order] = np.cumsum(first) - 1
     sums = np.bincount(group, weights=vals, minlength=int(first.sum()))
@@ -425,10 +422,15 @@ def _groups(ordered: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     empty array: numpy's reduceat needs at least one start, so give it an empty group)."""
     if not len(ordered):
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    starts = np.flatnonzero(_run_starts(ordered))
+    return starts, np.diff(np.append(starts, len(ordered)))
+
+
+def _run_starts(ordered: np.ndarray) -> np.ndarray:
+    """Per element of a sorted array: whether it differs from the one before (starts a run)."""
     first = np.ones(len(ordered), dtype=bool)
     np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
-    starts = np.flatnonzero(first)
-    return starts, np.diff(np.append(starts, len(ordered)))
+    return first
 
 
 def _plus(a: _Vec, b: _Vec) -> _Vec:
