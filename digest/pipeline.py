@@ -25,7 +25,7 @@ import zoneinfo
 from collections import Counter
 from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from email.utils import formataddr, parseaddr
 from functools import lru_cache
@@ -487,7 +487,7 @@ class _Job:
 def _prepare(job: _Job, space: Space, windows: Windows, subs: list[Subscriber]) -> list[Claim]:
     """The digests of these readers, ranked, rendered and written as they will be sent (in the
     order of `rank_readers`); readers with nothing to send have none."""
-    out = []
+    out: list[Claim] = []
     for sub, ranked in rank_readers(job.config, space, windows, subs, job.now, included_only=True):
         if not ranked:
             continue
@@ -500,20 +500,23 @@ def _prepare(job: _Job, space: Space, windows: Windows, subs: list[Subscriber]) 
         view = digest_view(job.config, sub, items, job.now, job.secret)
         envelope = headers_for(job.config, job.secret, sub, period, job.now)
         message = message_bytes(job.renderer.render(view), envelope)  # stored = sent
-        # written here, in a worker of a large run: the run's process then only renames it
-        staged = job.outbox.stage(message) if job.outbox else None
         out.append(
             Claim(
                 sub.id,
                 period,
                 sub.email,
                 header_safe(envelope.message_id),
-                b"" if staged else message,
+                message,
                 papers,
                 pack(message),
-                staged,
             )
         )
+    if job.outbox:  # None for SMTP and dry runs
+        # written here, in a worker of a large run: the run's process then only renames them
+        staged = job.outbox.stage([c.message for c in out])
+        out = [
+            replace(c, message=b"", staged=f) if f else c for c, f in zip(out, staged, strict=True)
+        ]
     return out
 
 

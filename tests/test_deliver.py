@@ -25,6 +25,7 @@ from conftest import FIXTURES, free_port
 from smtpserver import Authenticator, Handler, start
 
 from digest.config import load_config, load_subscribers
+from digest.deliver import Outbox
 from digest.pipeline import write_feeds
 from digest.store import Store
 
@@ -333,6 +334,22 @@ def test_worker_processes_prepare_the_same_digests(site, cli, tmp_path: Path) ->
     assert len(alone) == len(READERS)
     assert outbox() == alone
     assert ledger(tmp_path) == ledger_alone
+
+
+def test_staged_messages_are_sent_by_renaming_and_the_rest_removed(tmp_path: Path) -> None:
+    """Staged messages wait under temporary names with their exact bytes; `send` of a staged
+    one moves that file into place (whatever bytes it is given); `close` removes the others."""
+    outbox = Outbox(tmp_path / "outbox")
+    messages = [b"first\r\n", b"second\r\n", b"third\r\n"]
+    staged = outbox.stage(messages)
+    assert all(staged) and len(set(staged)) == 3
+    assert [Path(f).read_bytes() for f in staged if f] == messages
+    assert outbox.send("a@x", "b@x", b"", "one", staged[1]).status == "sent"
+    assert outbox.path("one").read_bytes() == b"second\r\n"
+    outbox.close()
+    assert sorted(p.name for p in (tmp_path / "outbox").iterdir()) == ["one.eml"]
+    (tmp_path / "a-file").write_bytes(b"")
+    assert Outbox(tmp_path / "a-file").stage(messages) == [None, None, None]  # send will say why
 
 
 def test_unsubscribe_and_resubscribe(smtp, site, cli, tmp_path: Path) -> None:
