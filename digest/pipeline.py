@@ -578,31 +578,27 @@ def write_feeds(config: Config, store: Store, subscribers: list[Subscriber], now
     A reader's feed is built again only when it may have changed: when a digest of theirs was
     sent or a paper in one changed (the store forgets their feed's key), when `feed_key`
     differs, or when the file is missing. The feeds of ten thousand readers are not rebuilt
-    on every run for the few who got something."""
+    on every run for the few who got something; many are built in several processes."""
     site = config.feeds.site_url or ""
     cap = config.feeds.max_items
-    written = 0
     known = store.feed_keys()
-    fresh = {}
-    for sub in subscribers:
-        path = config.feeds.dir / f"{sub.id}.xml"
-        key = feed_key(config, sub)
-        if known.get(sub.id) == key and path.exists():
-            continue
-        entries = [
-            FeedEntry(p.id, p.title, link(p), why, when)
-            for p, when, why in store.delivered(sub.id, cap)
-        ]
-        content = build_feed(
-            title=f"Paper digest for {sub.name}",
-            description=f"Papers picked for {sub.name}",
-            self_url=urljoin(site, f"{sub.id}.xml"),
-            site_url=site or "https://localhost/",
-            entries=entries,
-        )
-        written += write_feed(path, content)
-        fresh[sub.id] = key
-    store.save_feed_keys(fresh)
+    keys = {sub.id: feed_key(config, sub) for sub in subscribers}
+    stale = [
+        sub
+        for sub in subscribers
+        if known.get(sub.id) != keys[sub.id] or not (config.feeds.dir / f"{sub.id}.xml").exists()
+    ]
+    workers = config.ranking.workers or (
+        (os.cpu_count() or 1) if len(stale) >= PARALLEL_FROM else 1
+    )
+    if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+        written = _write_reader_feeds(config, store, stale)
+    else:
+        size = max(1, min(CHUNK, len(stale) // (4 * workers)))
+        tasks = [(config, stale[i : i + size]) for i in range(0, len(stale), size)]
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            written = sum(pool.imap_unordered(_write_reader_feeds_apart, tasks))
+    store.save_feed_keys({sub.id: keys[sub.id] for sub in stale})
     every = [
         FeedEntry(p.id, p.title, link(p), summary(p), when) for p, when in store.recent(cap, now)
     ]
@@ -615,6 +611,33 @@ def write_feeds(config: Config, store: Store, subscribers: list[Subscriber], now
     )
     written += write_feed(config.feeds.dir / "all.xml", content)
     return written
+
+
+def _write_reader_feeds(config: Config, store: Store, subscribers: list[Subscriber]) -> int:
+    """Build and write these readers' feeds; how many changed."""
+    site = config.feeds.site_url or ""
+    written = 0
+    for sub in subscribers:
+        entries = [
+            FeedEntry(p.id, p.title, link(p), why, when)
+            for p, when, why in store.delivered(sub.id, config.feeds.max_items)
+        ]
+        content = build_feed(
+            title=f"Paper digest for {sub.name}",
+            description=f"Papers picked for {sub.name}",
+            self_url=urljoin(site, f"{sub.id}.xml"),
+            site_url=site or "https://localhost/",
+            entries=entries,
+        )
+        written += write_feed(config.feeds.dir / f"{sub.id}.xml", content)
+    return written
+
+
+def _write_reader_feeds_apart(task: tuple[Config, list[Subscriber]]) -> int:
+    """`_write_reader_feeds` in a worker process, with its own connection to the store."""
+    config, subscribers = task
+    with Store(config.database) as store:
+        return _write_reader_feeds(config, store, subscribers)
 
 
 def run(

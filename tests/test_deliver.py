@@ -313,7 +313,10 @@ def test_outbox_failing_mid_batch_leaves_nothing_half_done(site, cli, tmp_path: 
 
 def test_worker_processes_prepare_the_same_digests(site, cli, tmp_path: Path) -> None:
     """Digests ranked and rendered by worker processes are the ones the run's own process
-    makes, in the same outbox files."""
+    makes, in the same outbox files; so are the feeds they write."""
+
+    def feeds() -> dict[str, bytes]:
+        return {p.name: p.read_bytes() for p in sorted((tmp_path / "public").glob("*.xml"))}
 
     def outbox() -> dict[str, bytes]:
         out = {}
@@ -326,14 +329,15 @@ def test_worker_processes_prepare_the_same_digests(site, cli, tmp_path: Path) ->
 
     site(ranking={"workers": 1})
     assert cli("run", "--now", NOW).exit_code == 0
-    alone, ledger_alone = outbox(), ledger(tmp_path)
-    shutil.rmtree(tmp_path / "state")
-    shutil.rmtree(tmp_path / "outbox")
+    alone, ledger_alone, feeds_alone = outbox(), ledger(tmp_path), feeds()
+    for folder in ("state", "outbox", "public"):
+        shutil.rmtree(tmp_path / folder)
     site(ranking={"workers": 3})
     assert cli("run", "--now", NOW).exit_code == 0
     assert len(alone) == len(READERS)
     assert outbox() == alone
     assert ledger(tmp_path) == ledger_alone
+    assert len(feeds_alone) == len(READERS) + 1 and feeds() == feeds_alone
 
 
 def test_staged_messages_are_sent_by_renaming_and_the_rest_removed(tmp_path: Path) -> None:
