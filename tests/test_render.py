@@ -32,6 +32,7 @@ from digest.render import (
     message_bytes,
     to_message,
 )
+from digest.render import _crlf as crlf
 from digest.sources.hf_daily import parse_page
 from digest.types import Paper
 
@@ -194,6 +195,13 @@ def test_written_messages_are_the_email_packages(
     assert normalised(message_bytes(rendered, envelope)) == normalised(
         to_message(rendered, envelope).as_bytes()
     )
+
+
+@given(st.text(alphabet="\r\na=", max_size=30))
+def test_every_line_end_becomes_crlf(text: str) -> None:
+    """CRLF, a lone CR and a lone LF each end one line, as the email package's generator reads
+    them; each becomes CRLF, and nothing else changes."""
+    assert crlf(text) == re.sub(r"\r\n|\r|\n", "\r\n", text)
 
 
 def test_html_stays_under_gmail_clipping_at_30_papers() -> None:
