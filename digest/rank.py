@@ -63,6 +63,7 @@ RELATED = 3  # related terms shown per paper
 EXPLAINED = 20  # the top papers of a ranking get related terms; the rest only matched keywords
 RELATED_MIN_DF = 3  # ... among those in at least 3 papers (not one paper's own acronym)
 TOPIC_SAMPLE = 1000  # on-topic papers a reader's similarity is calibrated on, at most
+SHORT = 64  # entries up to which two vectors are added in Python (see `_plus`)
 
 
 @dataclass(frozen=True)
@@ -341,9 +342,20 @@ class Space:
     def in_title(self, c: Concept) -> np.ndarray:
         """The corpus rows whose title holds the concept (kept for the readers who share it)."""
         if c.text not in self._titled:
-            found = np.min([self._column(self.title, k) for k in c.keys], axis=0) > 0
-            self._titled[c.text] = np.flatnonzero(found)
+            found = None
+            for key in c.keys:  # the rows holding every key: the columns' rows intersected
+                rows = self._rows_holding(self.title, key)
+                found = rows if found is None else np.intersect1d(found, rows, assume_unique=True)
+            self._titled[c.text] = found if found is not None else np.zeros(0, dtype=np.int64)
         return self._titled[c.text]
+
+    def _rows_holding(self, m: sp.csc_matrix, term: str) -> np.ndarray:
+        """The rows of `m` where a term's count is not 0, ascending."""
+        j = self.column(term)
+        if j is None:
+            return np.zeros(0, dtype=np.int64)
+        lo, hi = m.indptr[j], m.indptr[j + 1]
+        return np.sort(m.indices[lo:hi][m.data[lo:hi] > 0]).astype(np.int64)
 
     def matches(self, text: str) -> int:
         """How many papers of the corpus hold this keyword at all (for `digest check`)."""
@@ -434,11 +446,25 @@ def _run_starts(ordered: np.ndarray) -> np.ndarray:
 
 
 def _plus(a: _Vec, b: _Vec) -> _Vec:
-    """a + b (a float32 sum is rounded once, as float32 addition does)."""
+    """a + b (a float32 sum is rounded once, as float32 addition does). Short vectors (a
+    reader's keywords) are added in Python: the same float64 sums in the same order, without
+    the dozen numpy calls of `_combine`."""
+    dtype = np.result_type(a.vals, b.vals)
+    if len(a.cols) + len(b.cols) <= SHORT:
+        sums: dict[int, float] = {}
+        for col, value in zip(
+            a.cols.tolist() + b.cols.tolist(), a.vals.tolist() + b.vals.tolist(), strict=True
+        ):
+            sums[col] = sums.get(col, 0.0) + value
+        cols = sorted(sums)
+        return _Vec(
+            np.array(cols, dtype=np.result_type(a.cols, b.cols)),
+            np.array([sums[col] for col in cols], dtype=np.float64).astype(dtype),
+        )
     return _combine(
         np.concatenate([a.cols, b.cols]),
         np.concatenate([a.vals, b.vals]),
-        np.result_type(a.vals, b.vals),
+        dtype,
     )
 
 

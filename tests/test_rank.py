@@ -22,6 +22,7 @@ from digest.rank import (
     TITLE_EVIDENCE,
     Profile,
     Space,
+    _combine,
     _plus,
     _sum_rows,
     _unit,
@@ -374,3 +375,50 @@ def test_evidence_of_many_keywords_at_once_is_each_ones_evidence() -> None:
         found += len(where)
     assert found > 10
     assert space.evidence(space.fields(rows[:0]), [concept("model")])[0][0].size == 0  # type: ignore[list-item]
+
+
+def test_title_holders_are_the_rows_with_every_key_in_the_title() -> None:
+    """`in_title` (the columns' rows intersected) is the rows whose title counts every key of
+    the keyword, read from the dense title counts."""
+    space = Space(CORPUS)
+    title = space.title.toarray()
+    texts = [
+        "quantization",
+        "reward model",
+        "human preferences reward",
+        "zebra",
+        "model",
+        "learning a reward model from human preferences",  # three 3-grams, all in one title
+        "shaping reward model from human preferences",  # the first 3-gram in no title
+    ]
+    for text in texts:
+        c = concept(text)
+        assert c is not None
+        cols = space.columns(list(c.keys))
+        dense = np.flatnonzero(
+            np.min([title[:, j] if j >= 0 else np.zeros(len(title)) for j in cols], axis=0) > 0
+        )
+        assert np.array_equal(space.in_title(c), dense), text
+    assert len(space.in_title(concept("quantization"))) >= 2  # type: ignore[arg-type]
+    assert len(space.in_title(concept("learning a reward model from human preferences"))) == 1  # type: ignore[arg-type]
+
+
+@given(
+    st.lists(st.tuples(st.integers(0, 30), st.floats(0.0, 1.0, width=32)), max_size=40),
+    st.lists(st.tuples(st.integers(0, 30), st.floats(0.0, 1.0, width=32)), max_size=40),
+)
+def test_short_vectors_add_up_as_long_ones(a: list, b: list) -> None:
+    """`_plus` of short vectors (added in Python) is bit for bit what `_combine` (numpy) gives."""
+
+    def vec(entries: list) -> _Vec:
+        unique = dict(entries)
+        cols = np.array(sorted(unique), dtype=np.int64)
+        return _Vec(cols, np.array([unique[c] for c in cols], dtype=np.float32))
+
+    x, y = vec(a), vec(b)
+    short = _plus(x, y)
+    long = _combine(
+        np.concatenate([x.cols, y.cols]), np.concatenate([x.vals, y.vals]), short.vals.dtype
+    )
+    assert np.array_equal(short.cols, long.cols) and short.cols.dtype == long.cols.dtype
+    assert np.array_equal(short.vals, long.vals) and short.vals.dtype == np.float32
