@@ -392,7 +392,7 @@ def load_subscribers(config: Config) -> tuple[list[Subscriber], list[Problem]]:
     if not folder.is_dir():
         return [], [Problem(display_path(folder), "", "subscribers folder not found")]
     subs, problems = [], []
-    for path in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]):
+    for path in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")], key=lambda p: p.name):
         sub, found = load_subscriber(path)
         problems += found
         if sub is not None:
