@@ -548,7 +548,8 @@ def _prepared(job: _Job, store: Store, due: list[Subscriber]) -> Generator[Claim
     )
     with _long_lived():
         if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
-            yield from _prepare(job, space, windows, due)
+            for i in range(0, len(due), CHUNK):  # a chunk's messages are held until staged
+                yield from _prepare(job, space, windows, due[i : i + CHUNK])
             return
         _SHARED = (job, space, windows)
         size = max(1, min(CHUNK, len(due) // (4 * workers)))  # several tasks per worker
