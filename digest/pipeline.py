@@ -472,6 +472,20 @@ PARALLEL_FROM = 1000  # due readers from which digests are prepared in several p
 CHUNK = 250  # readers per task of a worker, at most
 
 
+def _workers(config: Config, readers: int) -> int:
+    """How many processes work for this many readers: `ranking.workers`, else one per core
+    from PARALLEL_FROM readers; one where processes cannot be forked."""
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return 1
+    return config.ranking.workers or ((os.cpu_count() or 1) if readers >= PARALLEL_FROM else 1)
+
+
+def _chunks(readers: list[Subscriber], workers: int) -> list[list[Subscriber]]:
+    """The readers in tasks of at most CHUNK; several per worker when there are several."""
+    size = max(1, min(CHUNK, len(readers) // (4 * workers))) if workers > 1 else CHUNK
+    return [readers[i : i + size] for i in range(0, len(readers), size)]
+
+
 @dataclass(frozen=True)
 class _Job:
     """What preparing a digest needs besides the space and the windows."""
@@ -543,20 +557,16 @@ def _prepared(job: _Job, store: Store, due: list[Subscriber]) -> Generator[Claim
     global _SHARED
     space = build_space(job.config, store, job.now, keep=not job.dry_run)
     windows = windows_of(job.config, store, due, job.now)
-    workers = job.config.ranking.workers or (
-        (os.cpu_count() or 1) if len(due) >= PARALLEL_FROM else 1
-    )
+    workers = _workers(job.config, len(due))
     with _long_lived():
-        if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
-            for i in range(0, len(due), CHUNK):  # a chunk's messages are held until staged
-                yield from _prepare(job, space, windows, due[i : i + CHUNK])
+        if workers <= 1:
+            for chunk in _chunks(due, 1):  # a chunk's messages are held until staged
+                yield from _prepare(job, space, windows, chunk)
             return
         _SHARED = (job, space, windows)
-        size = max(1, min(CHUNK, len(due) // (4 * workers)))  # several tasks per worker
-        chunks = [due[i : i + size] for i in range(0, len(due), size)]
         try:
             with multiprocessing.get_context("fork").Pool(workers, _one_thread) as pool:
-                for claims in pool.imap(_prepare_chunk, chunks):
+                for claims in pool.imap(_prepare_chunk, _chunks(due, workers)):
                     yield from claims
         finally:
             _SHARED = None
@@ -604,14 +614,11 @@ def write_feeds(config: Config, store: Store, subscribers: list[Subscriber], now
         for sub in subscribers
         if known.get(sub.id) != keys[sub.id] or not (config.feeds.dir / f"{sub.id}.xml").exists()
     ]
-    workers = config.ranking.workers or (
-        (os.cpu_count() or 1) if len(stale) >= PARALLEL_FROM else 1
-    )
-    if workers <= 1 or len(stale) < 2 or "fork" not in multiprocessing.get_all_start_methods():
+    workers = _workers(config, len(stale))
+    if workers <= 1 or len(stale) < 2:
         written = _write_reader_feeds(config, store, stale)
     else:
-        size = max(1, min(CHUNK, len(stale) // (4 * workers)))
-        tasks = [(config, stale[i : i + size]) for i in range(0, len(stale), size)]
+        tasks = [(config, chunk) for chunk in _chunks(stale, workers)]
         with _long_lived(), multiprocessing.get_context("fork").Pool(workers) as pool:
             written = sum(pool.imap_unordered(_write_reader_feeds_apart, tasks))
     store.save_feed_keys({sub.id: keys[sub.id] for sub in stale})
