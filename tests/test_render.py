@@ -7,6 +7,7 @@ import email.policy
 import os
 import re
 import shutil
+import stat
 from dataclasses import replace
 from datetime import UTC, datetime
 from email.utils import formataddr
@@ -252,6 +253,33 @@ def test_feeds_are_valid_stable_and_escaped(tmp_path: Path) -> None:
     stamp = path.stat().st_mtime_ns
     assert write_feed(path, build(list(reversed(entries)))) is False  # same entries, any order
     assert path.stat().st_mtime_ns == stamp and path.read_bytes() == first
+
+
+def test_a_feed_replaced_again_reuses_its_files(tmp_path: Path) -> None:
+    """From the second replacement on, a version is written into the hidden spare, which then
+    takes the feed's name while the feed's file becomes the spare: no file is created or freed.
+    Every version lands whole, readable as any new file, and a link left by a run that stopped
+    midway is cleared."""
+    path = tmp_path / "public" / "alice.xml"
+    spare = path.with_name(".alice.xml.spare")
+    versions = [f"<rss>{n}</rss>".encode() * (n + 1) for n in range(5)]
+    assert write_feed(path, versions[0]) and not spare.exists()
+    assert write_feed(path, versions[1])
+    assert spare.read_bytes() == versions[0]
+    for version in versions[2:]:
+        was_spare, was_feed = spare.open("rb"), path.open("rb")  # open: their inodes stay theirs
+        with was_spare, was_feed:
+            assert write_feed(path, version)
+            assert path.read_bytes() == version == was_spare.read()  # written into the spare
+            assert path.stat().st_ino == os.fstat(was_spare.fileno()).st_ino
+            assert spare.stat().st_ino == os.fstat(was_feed.fileno()).st_ino
+    assert sorted(p.name for p in path.parent.iterdir()) == [".alice.xml.spare", "alice.xml"]
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask  # as open() makes files
+    os.link(path, path.with_name(".alice.xml.old"))  # stopped between the renames
+    assert write_feed(path, versions[0]) and path.read_bytes() == versions[0]
+    assert sorted(p.name for p in path.parent.iterdir()) == [".alice.xml.spare", "alice.xml"]
 
 
 def test_custom_templates_folder(tmp_path: Path) -> None:
