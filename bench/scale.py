@@ -12,7 +12,8 @@ MJML compile, and SMTP messages per second on one reused connection versus one p
 
 As in a store that has run before (the steady state of a daily run), the analyses of the
 history's newest 20,000 papers (the ranking corpus) are kept and every reader's feed exists
-before the run: the run analyses only the new papers and rewrites only the feeds that change.
+before the run, with the spare file a feed has once it was replaced (`digest.feeds.write_feed`):
+the run analyses only the new papers and rewrites only the feeds that change.
 `--first-run` leaves both out: the run also analyses the whole corpus and writes every feed.
 
 Papers are recombined from real text (the HF archive in ../shared/data/hf when present, else the
@@ -30,6 +31,7 @@ import json
 import os
 import random
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -180,6 +182,8 @@ def build(
         subscribers, _ = load_subscribers(config)
         with Store(config.database) as store:
             write_feeds(config, store, subscribers, NOW - timedelta(days=1))
+        for feed in config.feeds.dir.glob("*.xml"):  # and replaced each once before that
+            shutil.copyfile(feed, feed.with_name(f".{feed.name}.spare"))
     print(
         f"built: {history:,} stored, {new:,} new, {readers:,} readers in {time.perf_counter() - started:.1f} s",
         file=sys.stderr,
