@@ -48,6 +48,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from digest.config import load_config, load_subscribers  # noqa: E402
+from digest.feeds import spare_of  # noqa: E402
 from digest.pipeline import write_feeds  # noqa: E402
 from digest.render import Renderer  # noqa: E402
 from digest.sources.listing import parse_listing  # noqa: E402
@@ -183,7 +184,7 @@ def build(
         with Store(config.database) as store:
             write_feeds(config, store, subscribers, NOW - timedelta(days=1))
         for feed in config.feeds.dir.glob("*.xml"):  # and replaced each once before that
-            shutil.copyfile(feed, feed.with_name(f".{feed.name}.spare"))
+            shutil.copyfile(feed, spare_of(feed))
     print(
         f"built: {history:,} stored, {new:,} new, {readers:,} readers in {time.perf_counter() - started:.1f} s",
         file=sys.stderr,

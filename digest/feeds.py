@@ -59,6 +59,11 @@ def build_feed(
     return bytes(fg.rss_str(pretty=True))
 
 
+def spare_of(path: Path) -> Path:
+    """The hidden file beside a feed that holds its previous version (see `write_feed`)."""
+    return path.with_name(f".{path.name}.spare")
+
+
 def write_feed(path: Path, content: bytes) -> bool:
     """Replace the file atomically if its content differs; whether it was written.
 
@@ -79,7 +84,7 @@ def write_feed(path: Path, content: bytes) -> bool:
     except FileNotFoundError:
         pass
     path.parent.mkdir(parents=True, exist_ok=True)
-    spare = path.with_name(f".{path.name}.spare")
+    spare = spare_of(path)
     kept = path.with_name(f".{path.name}.old")
     # over the spare's old bytes, not truncated first: its blocks are reused, not freed
     with os.fdopen(os.open(spare, os.O_WRONLY | os.O_CREAT, 0o666), "wb") as f:
