@@ -256,6 +256,24 @@ def _quoted_printable_body(body: str) -> str:
     return binascii.b2a_qp(body.encode("utf-8"), istext=True).decode("ascii")
 
 
+def _quoted_printable_lines(body: str) -> str:
+    """`_quoted_printable_body(body)` with CRLF line ends, encoded line by line: quoted-printable
+    never looks past a line end, and most lines of a digest (the layout's, a paper's title and
+    summary) are the same in every digest of a run, so each is encoded once."""
+    if "\r" in body:  # binascii reads CRLF line ends differently: the whole body, as before
+        return _crlf(_quoted_printable_body(body))
+    lines = body.split("\n")
+    if len(lines) > 1 and lines[-1] == "":  # ends with a newline: no line after it
+        lines.pop()
+    return "".join([_quoted_printable_line(line) for line in lines])
+
+
+@lru_cache(maxsize=8192)
+def _quoted_printable_line(line: str) -> str:
+    """One line (no CR or LF in it) as quoted-printable, ended by CRLF."""
+    return _crlf(_quoted_printable_body(line + "\n"))
+
+
 def _quoted_printable(body: str, subtype: str) -> EmailMessage:
     """A text/<subtype> UTF-8 part, quoted-printable."""
     part = EmailMessage(policy=SMTP)
@@ -329,8 +347,8 @@ def message_bytes(rendered: Rendered, headers: Headers) -> bytes:
     """`to_message(rendered, headers).as_bytes()` (boundary aside), written directly: plain
     header values as they are, the others as the email package folds them, bodies by binascii.
     This saves most of a digest's cost, which was header parsing and generation."""
-    text = _quoted_printable_body(rendered.text)
-    html = _quoted_printable_body(rendered.html)
+    text = _quoted_printable_lines(rendered.text)
+    html = _quoted_printable_lines(rendered.html)
     boundary = "=" * 15 + f"{random.randrange(sys.maxsize):019d}" + "=="
     while f"--{boundary}" in text or f"--{boundary}" in html:  # as the email package does
         boundary += "="
@@ -343,17 +361,18 @@ def message_bytes(rendered: Rendered, headers: Headers) -> bytes:
         f'Content-Type: multipart/alternative; boundary="{boundary}"\n',
         "\n",
     ]
+    parts = [_crlf("".join(lines))]  # the bodies' lines already end in CRLF
     for subtype, body in (("plain", text), ("html", html)):
-        lines += [
-            f"--{boundary}\n",
-            f'Content-Type: text/{subtype}; charset="utf-8"\n',
-            "Content-Transfer-Encoding: quoted-printable\n",
-            "\n",
+        parts += [
+            f"--{boundary}\r\n",
+            f'Content-Type: text/{subtype}; charset="utf-8"\r\n',
+            "Content-Transfer-Encoding: quoted-printable\r\n",
+            "\r\n",
             body,
-            "\n",
+            "\r\n",
         ]
-    lines += [f"--{boundary}--\n"]
-    return _crlf("".join(lines)).encode("ascii")
+    parts += [f"--{boundary}--\r\n"]
+    return "".join(parts).encode("ascii")
 
 
 def _crlf(text: str) -> str:

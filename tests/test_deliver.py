@@ -17,17 +17,21 @@ from collections import Counter
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import quote, urljoin
 
 import feedparser
 import pytest
 import yaml
 from conftest import FIXTURES, free_port
+from hypothesis import given
+from hypothesis import strategies as st
 from smtpserver import Authenticator, Handler, start
 
 from digest.config import load_config, load_subscribers
 from digest.deliver import Outbox
-from digest.pipeline import write_feeds
+from digest.pipeline import _unsubscribe_starts, write_feeds
 from digest.store import Store
+from digest.tokens import unsubscribe_token
 
 ROOT = Path(__file__).parent.parent
 NOW = "2026-08-10T07:00:00+00:00"
@@ -577,3 +581,21 @@ def test_rank_leaves_out_what_was_delivered(site, cli) -> None:
         )
     }
     assert bob  # other readers' candidates are untouched by alice's digest
+
+
+@given(
+    subscriber_id=st.text(min_size=1, max_size=30),
+    site=st.sampled_from(
+        ["https://d.example.org/", "https://d.example.org/digest/", "https://d.example.org/a?b=1#c"]
+    ),
+    mailbox=st.sampled_from(["digest@example.org", "lists+digest@example.org"]),
+)
+def test_unsubscribe_links_are_the_joined_and_quoted_urls(
+    subscriber_id: str, site: str, mailbox: str
+) -> None:
+    """The links' start is made once per run and the token appended: the same URLs as joining
+    and quoting each reader's whole link, whatever the reader's id."""
+    token = unsubscribe_token(b"secret", subscriber_id)
+    https, mailto = (start + token for start in _unsubscribe_starts(site, mailbox))
+    assert https == urljoin(site, f"unsubscribe?token={token}")
+    assert mailto == f"mailto:{mailbox}?subject={quote(f'unsubscribe {token}')}"
