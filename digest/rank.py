@@ -35,6 +35,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import pairwise
@@ -192,6 +193,7 @@ class Space:
         # per keyword, shared by the readers of a run who have it
         self._vectors: dict[tuple[str, ...], _Vec] = {}
         self._dense = np.zeros(len(self.ids), dtype=np.float64)
+        self._sums = np.zeros(len(self.ids), dtype=np.float64)  # see `summed`
         self._titled: dict[str, np.ndarray] = {}  # by keyword text: hashing a Concept costs
         self._column_of: dict[str, int | None] = {}
         self._pool: tuple[frozenset[str], _Pool] | None = None
@@ -251,6 +253,21 @@ class Space:
             return np.asarray(m @ self._dense)
         finally:
             self._dense[v.cols] = 0.0
+
+    @contextmanager
+    def summed(self, m: sp.csr_matrix) -> Iterator[np.ndarray]:
+        """The rows of `m` added up (float64, in entry order), as a vocabulary-long array for the
+        block. A few entries are added into an array kept for the run and cleared at the end
+        of the block; many into a new one (measured: np.add.at costs what allocating and
+        zeroing a million floats does at about 30,000 entries)."""
+        if m.nnz * 32 >= len(self.ids):
+            yield np.bincount(m.indices, weights=m.data, minlength=len(self.ids))
+            return
+        np.add.at(self._sums, m.indices, m.data.astype(np.float64))
+        try:
+            yield self._sums
+        finally:
+            self._sums[m.indices] = 0.0
 
     def values(self, v: _Vec, cols: np.ndarray) -> np.ndarray:
         """`v`'s value at each of `cols` (0 where it has none)."""
@@ -525,34 +542,27 @@ class _Pool:
         return np.array([not names.isdisjoint(followed) for names in self._authors], dtype=bool)
 
 
-class _Widened(NamedTuple):
-    """The ordering profile, unit length: the reader's profile plus FEEDBACK x the on-topic
-    centroid. The on-topic rows' sum is kept vocabulary-long (not made sparse: that costs a
-    sort of all their entries), so the profile is read through `values`."""
+class _Similar(NamedTuple):
+    """What `_similarities` finds for the candidates a reader needs."""
 
-    profile: _Vec
-    centroid: np.ndarray | None  # the on-topic rows summed (float64), or None: not widened
-    weight: float  # of the sum: FEEDBACK / its length
-    norm: float  # of profile + weight x sum
-
-    def values(self, space: Space, cols: np.ndarray) -> np.ndarray:
-        """The widened profile's value at each of `cols`."""
-        values = space.values(self.profile, cols)
-        if self.centroid is not None:
-            values += self.weight * self.centroid[cols]
-        return values / self.norm
+    relative: np.ndarray  # similarity relative to a typical on-topic paper (for inclusion)
+    ordering: np.ndarray  # the widened profile's, relative (for ordering)
+    rows: sp.csr_matrix  # the candidates' TF-IDF rows
+    weights: np.ndarray  # the widened profile's value at each of their entries (for reasons)
 
 
 def _similarities(
     pool: _Pool, concepts: list[Concept], liked: Sequence[str], needed: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, _Widened]:
+) -> _Similar:
     """For the candidates at `needed`: relative similarity (for inclusion) and the widened one
-    (for ordering); and the widened profile (for reasons). The profile is calibrated on the
-    on-topic papers (at most TOPIC_SAMPLE of them, evenly spaced through the corpus).
+    (for ordering), and the widened profile at their terms (for reasons). The profile is
+    calibrated on the on-topic papers (at most TOPIC_SAMPLE of them, evenly spaced through the
+    corpus). The ordering profile is the reader's profile p plus FEEDBACK x the on-topic
+    centroid, unit length.
 
     With s the on-topic rows' sum and w = FEEDBACK / |s|, a row x's widened cosine is
     (x.p + w x.s) / |p + w s|, and |s|^2 and p.s are sums over the on-topic rows of x.s and x.p:
-    every quantity is a product of rows with a vector, done by scipy in one pass."""
+    every quantity is a product of rows with a vector."""
     space = pool.space
     profile = _Vec(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
     for c in concepts:
@@ -569,24 +579,39 @@ def _similarities(
     candidates = space.matrix[pool.rows[needed]]
     cosine = space.dots(candidates, profile)
     if not len(topic_rows) or not len(profile.cols):
-        return np.ones(len(needed)), cosine, _Widened(profile, None, 0.0, 1.0)
+        weights = space.values(profile, candidates.indices)
+        return _Similar(np.ones(len(needed)), cosine, candidates, weights)
     topic = space.matrix[topic_rows]
     on_topic = space.dots(topic, profile)
-    reference = float(np.median(on_topic)) or 1.0
-    total = np.bincount(topic.indices, weights=topic.data, minlength=len(space.ids))
-    by_total = np.asarray(topic @ total)
+    reference = _median(on_topic) or 1.0
+    with space.summed(topic) as total:
+        by_total = np.asarray(topic @ total)
+        by_candidate = np.asarray(candidates @ total)
+        at_candidates = total[candidates.indices]
     length2 = float(by_total.sum())  # |s|^2
     if not length2:  # on-topic papers without terms: nothing to widen by
-        return cosine / reference, cosine / reference, _Widened(profile, None, 0.0, 1.0)
+        weights = space.values(profile, candidates.indices)
+        return _Similar(cosine / reference, cosine / reference, candidates, weights)
     weight = FEEDBACK / math.sqrt(length2)
     norm = math.sqrt(
         float(np.dot(profile.vals, profile.vals))
         + 2 * weight * float(on_topic.sum())
         + weight * weight * length2
     )
-    wide = (cosine + weight * np.asarray(candidates @ total)) / norm
-    wide_reference = float(np.median((on_topic + weight * by_total) / norm)) or 1.0
-    return cosine / reference, wide / wide_reference, _Widened(profile, total, weight, norm)
+    wide = (cosine + weight * by_candidate) / norm
+    wide_reference = _median((on_topic + weight * by_total) / norm) or 1.0
+    weights = (space.values(profile, candidates.indices) + weight * at_candidates) / norm
+    return _Similar(cosine / reference, wide / wide_reference, candidates, weights)
+
+
+def _median(a: np.ndarray) -> float:
+    """`np.median` of a non-empty array, to the bit (the middle value, or the mean of the two
+    middle ones), without its checks: one partition."""
+    half = len(a) // 2
+    if len(a) % 2:
+        return float(np.partition(a, half)[half])
+    part = np.partition(a, (half - 1, half))
+    return float((part[half - 1] + part[half]) / 2)
 
 
 def rank(
@@ -646,7 +671,8 @@ def _rank_one(
     if not len(needed):
         return []
 
-    relative, ordering, widened = _similarities(pool, concepts, profile.liked, needed)
+    similar = _similarities(pool, concepts, profile.liked, needed)
+    relative, ordering = similar.relative, similar.ordering
     evidence, by_author, blocked = evidence[needed], by_author[needed], blocked[needed]
     eligible = (evidence >= profile.threshold) & ((relative >= MIN_RELATIVE) | by_author) & ~blocked
     trend = pool.trend[needed]
@@ -660,9 +686,7 @@ def _rank_one(
     shown = sorted(
         included if included_only else set(order[: max(profile.max_items, EXPLAINED)]) | included
     )
-    own_terms = {t for c in concepts for t in c.terms}
-    rows = pool.rows[needed]
-    related = dict(zip(shown, _related(pool.space, rows[shown], widened, own_terms), strict=True))
+    related = dict(zip(shown, _related(pool.space, similar, shown, concepts), strict=True))
     return [
         Ranked(
             paper=pool.papers[needed[i]],
@@ -702,19 +726,22 @@ def _matched(
 
 
 def _related(
-    space: Space, rows: np.ndarray, widened: _Widened, own_terms: set[str]
+    space: Space, similar: _Similar, shown: list[int], concepts: list[Concept]
 ) -> list[tuple[str, ...]]:
-    """Per row: the terms, other than the keywords, that add most to its similarity (single
-    words found in at least RELATED_MIN_DF papers), as words."""
-    if not len(widened.profile.cols):
-        return [() for _ in rows]
-    m = space.take(rows)
-    own = space.columns(sorted(own_terms))
-    weights = widened.values(space, m.cols)
-    keep = np.flatnonzero(space.shown[m.cols] & ~np.isin(m.cols, own) & (weights != 0))
-    where, cols, values = m.row[keep], m.cols[keep], m.vals[keep] * weights[keep]
+    """Per candidate at `shown`: the terms, other than the keywords, that add most to its
+    similarity (single words found in at least RELATED_MIN_DF papers), as words."""
+    m, weights = similar.rows, similar.weights
+    row = np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))
+    picked = np.zeros(m.shape[0], dtype=bool)
+    picked[shown] = True
+    keep = np.flatnonzero(picked[row] & (weights != 0))
+    keep = keep[space.shown[m.indices[keep]]]
+    if concepts:  # the keywords' own terms: the columns of their vectors
+        own = np.concatenate([space.vector(c.terms).cols for c in concepts])
+        keep = keep[~np.isin(m.indices[keep], own)]
+    where, cols, values = row[keep], m.indices[keep], m.data[keep] * weights[keep]
     out = []
-    for i in range(len(rows)):
+    for i in shown:
         mine = where == i
         weight, at = values[mine], cols[mine]
         if len(weight) > RELATED:  # the RELATED largest, and any equal to the last of them

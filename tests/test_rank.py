@@ -23,6 +23,7 @@ from digest.rank import (
     Profile,
     Space,
     _combine,
+    _median,
     _plus,
     _sum_rows,
     _unit,
@@ -315,6 +316,21 @@ def test_sparse_helpers_agree_with_scipy() -> None:
     empty = _Vec(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
     assert not space.dots(m, empty).any()
     assert not space._dense.any()  # the scratch array is left clean
+    # the rows summed: a few entries in the run's scratch array, many in a new one
+    two = sp.csr_matrix((m.data[:2], m.indices[:2], [0, 2]), shape=(1, n_terms))  # a few
+    for rows_summed, few in ((two, True), (m, False)):
+        with space.summed(rows_summed) as total:
+            wanted = np.asarray(rows_summed.sum(axis=0, dtype=np.float64)).ravel()
+            assert np.allclose(total, wanted, atol=1e-9) and total.any()
+            assert (total is space._sums) == few
+        assert not space._sums.any()
+
+
+@given(st.lists(st.floats(-1e3, 1e3, allow_nan=False), min_size=1, max_size=40))
+def test_median_is_numpys(values: list[float]) -> None:
+    """The median of one partition is numpy's, to the bit, for odd and even counts."""
+    a = np.array(values)
+    assert _median(a) == float(np.median(a))
 
 
 def evidence_of_one(space: Space, rows: np.ndarray, text: str) -> np.ndarray:
