@@ -260,7 +260,7 @@ def _quoted_printable_lines(body: str) -> str:
     """`_quoted_printable_body(body)` with CRLF line ends, encoded line by line: quoted-printable
     never looks past a line end, and most lines of a digest (the layout's, a paper's title and
     summary) are the same in every digest of a run, so each is encoded once."""
-    if "\r" in body:  # binascii reads CRLF line ends differently: the whole body, as before
+    if "\r" in body:  # binascii reads CR and CRLF otherwise line by line: the whole body
         return _crlf(_quoted_printable_body(body))
     lines = body.split("\n")
     if len(lines) > 1 and lines[-1] == "":  # ends with a newline: no line after it
