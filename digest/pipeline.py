@@ -390,7 +390,7 @@ def deliver(
     tz = config.schedule.timezone
     expires_after = timedelta(hours=config.delivery.retry_hours)
     transport = None if dry_run else make_transport(config)
-    sender = parseaddr(config.delivery.from_)[1]
+    sender = _address(config.delivery.from_)
 
     def done(report: DeliveryReport) -> None:
         reports.append(report)

@@ -233,18 +233,6 @@ class Space:
             self._vectors[key] = _Vec(cols, weights)
         return self._vectors[key]
 
-    def take(self, rows: np.ndarray) -> _Rows:
-        """Some rows of the TF-IDF matrix, as their stored entries."""
-        m = self.matrix
-        rows = np.asarray(rows, dtype=np.int64)
-        starts = m.indptr[rows]
-        lengths = m.indptr[rows + 1] - starts
-        row = np.repeat(np.arange(len(rows)), lengths)
-        # each entry's place in m: its row's start plus its offset within the row
-        first = np.cumsum(lengths) - lengths
-        at = np.repeat(starts - first, lengths) + np.arange(len(row))
-        return _Rows(row, m.indices[at], m.data[at], len(rows))
-
     def dots(self, m: sp.csr_matrix, v: _Vec) -> np.ndarray:
         """Each row of `m` (rows of the TF-IDF matrix) dotted with `v`, in one pass of scipy's
         C loop: `v` is spread over a vocabulary-long array kept for the run, then cleared."""
@@ -413,15 +401,6 @@ class _Vec(NamedTuple):
     vals: np.ndarray
 
 
-class _Rows(NamedTuple):
-    """Some rows of a sparse matrix as their stored entries: row (0..n-1), column, value."""
-
-    row: np.ndarray
-    cols: np.ndarray
-    vals: np.ndarray
-    n: int
-
-
 def _combine(cols: np.ndarray, vals: np.ndarray, dtype: np.dtype) -> _Vec:
     """Entries added up per column (in the order given, in float64), columns ascending. By a
     stable sort: numpy 2's np.unique hashes, which is many times slower on these arrays."""
@@ -491,12 +470,13 @@ def _unit(v: _Vec) -> _Vec:
     return _Vec(v.cols, v.vals.astype(np.float64) * (1 / norm)) if norm else v
 
 
-def _sum_rows(m: _Rows, n_terms: int) -> _Vec:
+def _sum_rows(m: sp.csr_matrix) -> _Vec:
     """The rows of `m` added up, as one row (float32). Many entries are summed in a
     vocabulary-long array, a few by sorting; in entry order either way."""
-    if len(m.cols) * 256 < n_terms:  # measured: sorting ~4,000 entries costs what the array does
-        return _combine(m.cols, m.vals, np.dtype(np.float32))
-    sums = np.bincount(m.cols, weights=m.vals, minlength=n_terms)
+    n_terms = m.shape[1]
+    if m.nnz * 256 < n_terms:  # measured: sorting ~4,000 entries costs what the array does
+        return _combine(m.indices, m.data, np.dtype(np.float32))
+    sums = np.bincount(m.indices, weights=m.data, minlength=n_terms)
     cols = np.flatnonzero(sums)  # tf-idf values are positive: no sum is 0
     return _Vec(cols, sums[cols].astype(np.float32))
 
@@ -569,7 +549,7 @@ def _similarities(
         profile = _plus(profile, space.vector(c.terms))
     liked_rows = np.array([space.row[i] for i in liked if i in space.row], dtype=np.int64)
     if len(liked_rows):
-        profile = _plus(profile, _unit(_sum_rows(space.take(liked_rows), len(space.ids))))
+        profile = _plus(profile, _unit(_sum_rows(space.matrix[liked_rows])))
     profile = _unit(profile)
     topic_rows = np.unique(np.concatenate([space.in_title(c) for c in concepts] + [liked_rows]))
     if len(topic_rows) > TOPIC_SAMPLE:

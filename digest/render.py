@@ -322,7 +322,7 @@ def to_message(rendered: Rendered, headers: Headers) -> EmailMessage:
 _PLAIN = re.compile(r"[\x20-\x7e]*")
 _ADDRESS = r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+"
 _PLAIN_ADDRESS = re.compile(rf"(?:[A-Za-z0-9]+(?: [A-Za-z0-9]+)* <{_ADDRESS}>|{_ADDRESS})")
-_PLAIN_ID = re.compile(r"<[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+>")
+_PLAIN_ID = re.compile(rf"<{_ADDRESS}>")
 
 
 def _plain(name: str, value: str) -> bool:
