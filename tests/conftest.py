@@ -12,6 +12,7 @@ import pytest
 import stamina
 import yaml
 from click.testing import CliRunner, Result
+from hypothesis import settings
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -20,6 +21,10 @@ from httpserver import FixtureServer, Reply, Request
 from digest.cli import main
 
 FIXTURES = Path(__file__).parent / "fixtures"
+
+# no test fails on time: hypothesis's per-example deadline (200 ms) is off for every property
+settings.register_profile("digest", deadline=None)
+settings.load_profile("digest")
 
 
 @pytest.fixture(autouse=True)
