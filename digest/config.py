@@ -11,12 +11,14 @@ the problems, and the pipeline skips the broken ones with a warning. `digest che
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import zoneinfo
 from collections.abc import Sequence
 from datetime import time
 from pathlib import Path
+from time import time_ns
 from typing import Any, Literal
 
 import yaml
@@ -380,24 +382,104 @@ def load_subscriber(path: Path) -> tuple[Subscriber | None, list[Problem]]:
     data, problems = read_yaml(path)
     if problems:
         return None, problems
+    return _subscriber(data, path)
+
+
+def _subscriber(data: Any, path: Path) -> tuple[Subscriber | None, list[Problem]]:
+    """The subscriber of a file's parsed YAML (its id is the file name)."""
+    if isinstance(data, dict):
+        data = {**data, "id": path.stem}  # validated with its id: no copy of the model after
+    sub: Subscriber | None
     sub, problems = _validate(Subscriber, data, path)
-    if sub is None:
-        return None, problems
-    return sub.model_copy(update={"id": path.stem}), []
+    return sub, problems
 
 
-def load_subscribers(config: Config) -> tuple[list[Subscriber], list[Problem]]:
-    """Every valid subscriber (sorted by id) and the problems of the files that are not."""
+def load_subscribers(
+    config: Config, *, cache: Path | None = None
+) -> tuple[list[Subscriber], list[Problem]]:
+    """Every valid subscriber (sorted by id) and the problems of the files that are not.
+
+    With `cache` (a JSON file beside the database, kept by `digest run`), a file whose inode,
+    size and times are those recorded there is not parsed again: its YAML is taken from the
+    cache (parsing was most of the cost of loading 10,000 readers). Every reader is still
+    validated, and files with problems are always read again."""
     folder = config.subscribers
     if not folder.is_dir():
         return [], [Problem(display_path(folder), "", "subscribers folder not found")]
+    known = _read_parsed(cache) if cache else {}
+    kept: dict[str, list[Any]] = {}
+    settled = time_ns() - SETTLED_NS
     subs, problems = [], []
     for path in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")], key=lambda p: p.name):
-        sub, found = load_subscriber(path)
+        stamp = _stamp(path)
+        entry = known.get(path.name, [])
+        cached = stamp is not None and isinstance(entry, list) and entry[:1] == [stamp]
+        if not _NAME.match(path.stem):
+            sub, found = load_subscriber(path)  # the problem with its name
+        elif cached and len(entry) == 2:
+            data = entry[1]
+            sub, found = _subscriber(data, path)
+        else:
+            cached = False
+            data, found = read_yaml(path)
+            sub, found = (None, found) if found else _subscriber(data, path)
         problems += found
-        if sub is not None:
-            subs.append(sub)
+        if sub is None:
+            continue
+        subs.append(sub)
+        # a file changed in the last seconds may change again within the same clock tick
+        if stamp and stamp[3] < settled and (cached or _json_safe(data)):
+            kept[path.name] = [stamp, data]
+    if cache is not None and kept != known:
+        _write_parsed(cache, kept)
     return subs, problems
+
+
+# files changed more recently than this are read on every run (file times are coarse: a file
+# written twice within one clock tick, at the same size, keeps its times)
+SETTLED_NS = 2_000_000_000
+_PARSED_VERSION = 1
+
+
+def _stamp(path: Path) -> list[int] | None:
+    """What changes when a file is written, replaced or renamed over: inode, size, times."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return [st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
+
+
+def _json_safe(data: Any) -> bool:
+    """Whether parsed YAML comes back from JSON as it is (dates and non-text keys do not)."""
+    try:
+        return bool(json.loads(json.dumps(data)) == data)
+    except (TypeError, ValueError):
+        return False
+
+
+def _read_parsed(cache: Path) -> dict[str, Any]:
+    """The parsed subscriber files kept by an earlier run: {file name: [stamp, data]}; nothing
+    when the cache is missing, unreadable or of another version (it is only made again)."""
+    try:
+        kept = json.loads(cache.read_bytes())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(kept, dict) or kept.get("version") != _PARSED_VERSION:
+        return {}
+    files = kept.get("files")
+    return files if isinstance(files, dict) else {}
+
+
+def _write_parsed(cache: Path, kept: dict[str, list[Any]]) -> None:
+    """Replace the cache (written aside, then renamed: a reader never sees half of it). A cache
+    that cannot be written is not an error: the next run parses the files again."""
+    tmp = cache.with_name(cache.name + ".tmp")
+    try:
+        tmp.write_text(json.dumps({"version": _PARSED_VERSION, "files": kept}), encoding="utf-8")
+        os.replace(tmp, cache)
+    except OSError:
+        tmp.unlink(missing_ok=True)
 
 
 def runtime_problems(config: Config) -> list[Problem]:

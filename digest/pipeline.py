@@ -671,6 +671,11 @@ def _write_reader_feeds_apart(task: tuple[Config, list[Subscriber]]) -> int:
         return _write_reader_feeds(config, store, subscribers)
 
 
+def parsed_subscribers(config: Config) -> Path:
+    """Where a run keeps the parsed subscriber files (`load_subscribers`), beside the database."""
+    return config.database.with_name(config.database.name + ".subscribers.json")
+
+
 def run(
     config: Config,
     store: Store,
@@ -683,7 +688,8 @@ def run(
     """One pass: fetch, rank, render, claim/send/mark every digest due at `now`, write feeds."""
     started = datetime.now(UTC)
     fetched = FetchReport(now=now) if dry_run else fetch(config, store, now, progress=progress)
-    subscribers, problems = load_subscribers(config)
+    cache = None if dry_run else parsed_subscribers(config)
+    subscribers, problems = load_subscribers(config, cache=cache)
     reports, warnings, fatal = deliver(
         config, store, subscribers, now, dry_run=dry_run, progress=delivered
     )

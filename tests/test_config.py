@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 
 import pytest
@@ -145,3 +147,54 @@ def test_duplicate_source_names_are_refused(make_config) -> None:
     )
     with pytest.raises(ConfigError, match="source names must be unique: a repeated"):
         load_config(path)
+
+
+
+def _readers(config, cache: Path | None = None) -> list[tuple[str, str, tuple[str, ...]]]:
+    subs, _ = load_subscribers(config, cache=cache)
+    return [(s.id, s.name, s.keywords) for s in subs]
+
+
+def test_parsed_subscribers_are_kept_until_their_file_changes(
+    tmp_path: Path, make_config, monkeypatch
+) -> None:
+    """A file's parsed YAML is taken from the cache while its inode, size and times are the
+    same, and read again when it is rewritten or replaced; the readers are those of a load
+    without cache."""
+    monkeypatch.setattr("digest.config.SETTLED_NS", 0)  # every file counts as settled
+    config = load_config(make_config([]))
+    folder, cache = tmp_path / "subscribers", tmp_path / "parsed.json"
+    (folder / "eve.yaml").write_text("name: Eve\nemail: eve@example.org\nkeywords: [a]\n")
+    (folder / "bob.yml").write_text("name: Bob\nemail: bob@example.org\nkeywords: [b]\n")
+    (folder / "zed.yaml").write_text("name: Zed\nemail: nope\n")
+    first = load_subscribers(config, cache=cache)
+    assert first == load_subscribers(config, cache=cache) == load_subscribers(config)
+    assert len(first[1]) == 1  # zed's problem, reported again on every load
+    kept = json.loads(cache.read_text())
+    assert sorted(kept["files"]) == ["bob.yml", "eve.yaml"]  # not the file with a problem
+    # the cache is what is read while the files are unchanged
+    kept["files"]["eve.yaml"][1]["name"] = "Cached"
+    cache.write_text(json.dumps(kept))
+    assert [name for _, name, _ in _readers(config, cache)] == ["Bob", "Cached"]
+    # rewritten in place (another size), or replaced by a file of the same size
+    (folder / "eve.yaml").write_text("name: Eve\nemail: eve@example.org\nkeywords: [a, c]\n")
+    (folder / "new.tmp").write_text("name: Bib\nemail: bob@example.org\nkeywords: [b]\n")
+    os.replace(folder / "new.tmp", folder / "bob.yml")
+    assert _readers(config, cache) == _readers(config)
+    assert _readers(config) == [("bob", "Bib", ("b",)), ("eve", "Eve", ("a", "c"))]
+
+
+def test_recent_files_and_broken_caches_are_read_again(
+    tmp_path: Path, make_config, monkeypatch
+) -> None:
+    """A file changed in the last seconds is not cached (a second write within one clock tick
+    can leave its times as they were); a cache that is not JSON is ignored, then replaced."""
+    config = load_config(make_config([]))
+    cache = tmp_path / "parsed.json"
+    cache.write_text("{not json")
+    (tmp_path / "subscribers" / "eve.yaml").write_text("name: Eve\nemail: eve@example.org\n")
+    assert _readers(config, cache) == [("eve", "Eve", ())]
+    assert cache.read_text() == "{not json"  # nothing settled to keep: left as it was
+    monkeypatch.setattr("digest.config.SETTLED_NS", 0)
+    assert _readers(config, cache) == [("eve", "Eve", ())]
+    assert list(json.loads(cache.read_text())["files"]) == ["eve.yaml"]
