@@ -149,7 +149,6 @@ def test_duplicate_source_names_are_refused(make_config) -> None:
         load_config(path)
 
 
-
 def _readers(config, cache: Path | None = None) -> list[tuple[str, str, tuple[str, ...]]]:
     subs, _ = load_subscribers(config, cache=cache)
     return [(s.id, s.name, s.keywords) for s in subs]

@@ -473,8 +473,10 @@ def test_feeds_are_rebuilt_when_what_they_show_changes(site, cli, tmp_path: Path
     assert feeds() == afresh() != first
 
 
-def test_dry_run_records_nothing(site, cli, tmp_path: Path) -> None:
-    """--dry-run lists what would go out and sends, stores and writes nothing."""
+def test_dry_run_records_nothing(site, cli, tmp_path: Path, monkeypatch) -> None:
+    """--dry-run lists what would go out and sends, stores and writes nothing (not even the
+    parsed subscriber files, which a run keeps)."""
+    monkeypatch.setattr("digest.config.SETTLED_NS", 0)  # the files just written count as settled
     site()
     cli("fetch", "--now", NOW)
     db = tmp_path / "state" / "digest.sqlite3"
@@ -485,7 +487,11 @@ def test_dry_run_records_nothing(site, cli, tmp_path: Path) -> None:
     )
     assert not (tmp_path / "outbox").exists() and not (tmp_path / "public").exists()
     assert ledger(tmp_path) == {}
-    assert not list(db.parent.glob("*.secret"))
+    assert not list(db.parent.glob("*.secret")) and not list(db.parent.glob("*.json"))
+    assert cli("run", "--now", NOW).exit_code == 0
+    assert (
+        len(json.loads((db.parent / "digest.sqlite3.subscribers.json").read_text())["files"]) == 6
+    )
 
 
 def test_second_concurrent_run_exits_at_once(site, cli, tmp_path: Path) -> None:
