@@ -11,10 +11,11 @@ MJML compile, and SMTP messages per second on one reused connection versus one p
 - readers: R subscriber files with 2-4 keywords each.
 
 As in a store that has run before (the steady state of a daily run), the analyses of the
-history's newest 20,000 papers (the ranking corpus) are kept and every reader's feed exists
-before the run, with the spare file a feed has once it was replaced (`digest.feeds.write_feed`):
-the run analyses only the new papers and rewrites only the feeds that change.
-`--first-run` leaves both out: the run also analyses the whole corpus and writes every feed.
+history's newest 20,000 papers (the ranking corpus) are kept, the readers' files are parsed
+already (`<database>.subscribers.json`), and every reader's feed exists before the run, with
+the spare file a feed has once it was replaced (`digest.feeds.write_feed`): the run analyses
+only the new papers and rewrites only the feeds that change. `--first-run` leaves all three
+out: the run also analyses the whole corpus, parses every file and writes every feed.
 
 Papers are recombined from real text (the HF archive in ../shared/data/hf when present, else the
 bundled listing snapshots): titles and abstracts are made of real sentences and phrases, shuffled,
@@ -41,6 +42,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from unittest.mock import patch
 
 import yaml
 
@@ -49,7 +51,7 @@ sys.path.insert(0, str(ROOT))
 
 from digest.config import load_config, load_subscribers  # noqa: E402
 from digest.feeds import spare_of  # noqa: E402
-from digest.pipeline import write_feeds  # noqa: E402
+from digest.pipeline import parsed_subscribers, write_feeds  # noqa: E402
 from digest.render import Renderer  # noqa: E402
 from digest.sources.listing import parse_listing  # noqa: E402
 from digest.store import Store  # noqa: E402
@@ -180,7 +182,10 @@ def build(
     )
     if steady:  # the run before wrote every reader's feed (empty: nothing was sent yet)
         config = load_config(folder / "config.yaml")
-        subscribers, _ = load_subscribers(config)
+        # and kept the parsed subscriber files: it ran a day after they were written, when
+        # they had long settled (here they are seconds old)
+        with patch("digest.config.SETTLED_NS", 0):
+            subscribers, _ = load_subscribers(config, cache=parsed_subscribers(config))
         with Store(config.database) as store:
             write_feeds(config, store, subscribers, NOW - timedelta(days=1))
         for feed in config.feeds.dir.glob("*.xml"):  # and replaced each once before that
