@@ -31,6 +31,7 @@ from datetime import UTC, datetime, timedelta
 from email.utils import formataddr, parseaddr
 from functools import lru_cache
 from importlib.metadata import version
+from pathlib import Path
 from urllib.parse import quote, urljoin
 
 from threadpoolctl import threadpool_limits

@@ -343,6 +343,27 @@ def _folded(name: str, value: str) -> str:
     return POLICY.fold_binary(name, SMTP.header_store_parse(name, value)[1]).decode("ascii")
 
 
+def _header_line(name: str, value: str) -> str:
+    """One header as the email package writes it. A plain value is written as it is. A subject
+    whose only text that is not plain is its last word (a title cut with "…", most often) is its
+    plain words, then that word as the email package encodes it after a plain word: the
+    package writes plain words of an unfolded header as they are and encodes each other word
+    on its own, and subjects differ from digest to digest where their last words do not (the
+    email package's parse and fold was ~120 us a subject)."""
+    if _plain(name, value):
+        return f"{name}: {value}\n"
+    head, _, last = value.rpartition(" ")
+    if name == "Subject" and head and _plain(name, head):
+        word = _folded(name, f"x {last}")  # "Subject: x <encoded word>\r\n"
+        line = f"{name}: {head} {word[len(name) + 4 :]}"
+        if len(line) < _UNFOLDED:  # so neither is folded (an encoded word splits in one line)
+            return line
+    return _folded(name, value)
+
+
+_UNFOLDED = MAX_LINE - 100  # lines this long are left to the email package (it may fold them)
+
+
 def message_bytes(rendered: Rendered, headers: Headers) -> bytes:
     """`to_message(rendered, headers).as_bytes()` (boundary aside), written directly: plain
     header values as they are, the others as the email package folds them, bodies by binascii.
@@ -352,10 +373,7 @@ def message_bytes(rendered: Rendered, headers: Headers) -> bytes:
     boundary = "=" * 15 + f"{random.randrange(sys.maxsize):019d}" + "=="
     while f"--{boundary}" in text or f"--{boundary}" in html:  # as the email package does
         boundary += "="
-    lines = [
-        f"{name}: {value}\n" if _plain(name, value) else _folded(name, value)
-        for name, value in _header_fields(rendered, headers)
-    ]
+    lines = [_header_line(name, value) for name, value in _header_fields(rendered, headers)]
     lines += [
         "MIME-Version: 1.0\n",
         f'Content-Type: multipart/alternative; boundary="{boundary}"\n',

@@ -221,6 +221,37 @@ def test_bodies_encoded_line_by_line_are_the_whole_bodys_encoding(body: str) -> 
     assert _quoted_printable_lines(body) == crlf(_quoted_printable_body(body))
 
 
+_PLAIN_WORDS = st.text(alphabet=st.sampled_from("aZ09:()\"'=?_.,-<>@"), min_size=1, max_size=12)
+_ODD_WORDS = st.text(
+    alphabet=st.sampled_from("ab…é€“”漢\xa0\u2009=?_()\"'.:"), min_size=1, max_size=12
+)
+
+
+@settings(max_examples=300)
+@given(
+    head=st.lists(_PLAIN_WORDS, max_size=25)
+    | st.integers(0, 1000).map(lambda n: ["x" * n])
+    | st.integers(150, 250).map(lambda n: ["word"] * n),  # folded past 998 characters
+    tail=st.lists(
+        _PLAIN_WORDS | _ODD_WORDS | st.sampled_from(["=?utf-8?q?=E2=80=A6?=", "é=?", "…" * 400]),
+        min_size=1,
+        max_size=3,
+    ),
+)
+def test_subjects_are_written_as_the_email_package_writes_them(
+    head: list[str], tail: list[str]
+) -> None:
+    """Subjects of plain words then words that are not (a title cut with "…": its last word is
+    encoded apart from the plain words before it), of any length: byte for byte the message
+    `to_message(...).as_bytes()` gives, boundary aside."""
+    rendered = replace(
+        RENDERER.render(view(GOLDEN_ITEMS)), subject=header_safe(" ".join(head + tail))
+    )
+    assert normalised(message_bytes(rendered, headers())) == normalised(
+        to_message(rendered, headers()).as_bytes()
+    )
+
+
 def test_html_stays_under_gmail_clipping_at_30_papers() -> None:
     """30 papers with every field make well under 100 KB of HTML."""
     papers, _ = parse_page(fixture_bytes("hf/2025-10-03.json"))
