@@ -23,6 +23,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import zstandard
+
 from digest.errors import StoreError
 from digest.http import Validators
 from digest.papers import link, merge, same_paper, title_key
@@ -163,6 +165,12 @@ MIGRATIONS: tuple[str, ...] = (
     -- keep the message as sent ('identity')
     ALTER TABLE digests ADD COLUMN encoding TEXT NOT NULL DEFAULT 'identity';
     """,
+    # 6: messages kept by zstd
+    """
+    -- digests.message is 'zstd' (`pack`) from this version on; rows claimed before keep 'zlib'
+    -- or 'identity'. No table changes: the version stops an older digest, which would not
+    -- read these rows, from opening the file.
+    """,
 )
 
 _JSON_FIELDS = ("authors", "ai_keywords", "categories")
@@ -186,10 +194,14 @@ class Claim:
 
 
 def pack(message: bytes) -> bytes:
-    """A message as the ledger keeps it: zlib at its fastest level (a digest's HTML is a
-    quarter of its size; the run's process, which writes the ledger, saves three quarters of
-    the bytes). Made where the message is, in the worker processes of a large run."""
-    return zlib.compress(message, 1)
+    """A message as the ledger keeps it ('zstd'): Zstandard at level 1, a quarter of the size
+    (the run's process, which writes the ledger, saves three quarters of the bytes). Made where
+    the message is, in the worker processes of a large run. zlib at its fastest level, used
+    before, took four times as long for the same size (~130 against ~33 us a digest)."""
+    return _ZSTD.compress(message)
+
+
+_ZSTD = zstandard.ZstdCompressor(level=1)  # frames carry their size: decompress needs no bound
 
 
 @dataclass(frozen=True)
@@ -485,7 +497,10 @@ class Store:
     def message(row: sqlite3.Row) -> bytes:
         """The message of a ledger row, as it is sent."""
         data: bytes = row["message"]
-        return zlib.decompress(data) if row["encoding"] == "zlib" else data
+        encoding = row["encoding"]
+        if encoding == "zstd":
+            return zstandard.ZstdDecompressor().decompress(data)
+        return zlib.decompress(data) if encoding == "zlib" else data
 
     def claimed(self, periods: Collection[str]) -> set[tuple[str, str]]:
         """(reader, period) of every digest in the ledger for these periods, whatever its state
@@ -514,7 +529,7 @@ class Store:
             db.executemany(
                 "INSERT INTO digests (subscriber, period, status, recipient, message_id, message,"
                 " encoding, attempts, created, updated)"
-                " VALUES (?, ?, 'sending', ?, ?, ?, 'zlib', 1, ?, ?)",
+                " VALUES (?, ?, 'sending', ?, ?, ?, 'zstd', 1, ?, ?)",
                 [
                     (
                         c.subscriber,
