@@ -194,6 +194,7 @@ class Space:
         self._vectors: dict[tuple[str, ...], _Vec] = {}
         self._dense = np.zeros(len(self.ids), dtype=np.float64)
         self._sums = np.zeros(len(self.ids), dtype=np.float64)  # see `summed`
+        self._marks = np.zeros(len(self.ids), dtype=bool)  # see `marked`
         self._titled: dict[str, np.ndarray] = {}  # by keyword text: hashing a Concept costs
         self._column_of: dict[str, int | None] = {}
         self._pool: tuple[frozenset[str], _Pool] | None = None
@@ -243,19 +244,28 @@ class Space:
             self._dense[v.cols] = 0.0
 
     @contextmanager
-    def summed(self, m: sp.csr_matrix) -> Iterator[np.ndarray]:
-        """The rows of `m` added up (float64, in entry order), as a vocabulary-long array for the
-        block. A few entries are added into an array kept for the run and cleared at the end
-        of the block; many into a new one (measured: np.add.at costs what allocating and
-        zeroing a million floats does at about 30,000 entries)."""
-        if m.nnz * 32 >= len(self.ids):
-            yield np.bincount(m.indices, weights=m.data, minlength=len(self.ids))
+    def summed(self, cols: np.ndarray, values: np.ndarray) -> Iterator[np.ndarray]:
+        """Entries (of some rows) added up by column (float64, in entry order), as a
+        vocabulary-long array for the block. A few entries are added into an array kept for
+        the run and cleared at the end of the block; many into a new one (measured: np.add.at
+        costs what allocating and zeroing a million floats does at about 30,000 entries)."""
+        if len(cols) * 32 >= len(self.ids):
+            yield np.bincount(cols, weights=values, minlength=len(self.ids))
             return
-        np.add.at(self._sums, m.indices, m.data.astype(np.float64))
+        np.add.at(self._sums, cols, values.astype(np.float64))
         try:
             yield self._sums
         finally:
-            self._sums[m.indices] = 0.0
+            self._sums[cols] = 0.0
+
+    @contextmanager
+    def marked(self, cols: np.ndarray) -> Iterator[np.ndarray]:
+        """A vocabulary-long array, True at `cols`, for the block (kept for the run, cleared)."""
+        self._marks[cols] = True
+        try:
+            yield self._marks
+        finally:
+            self._marks[cols] = False
 
     def values(self, v: _Vec, cols: np.ndarray) -> np.ndarray:
         """`v`'s value at each of `cols` (0 where it has none)."""
@@ -522,12 +532,20 @@ class _Pool:
         return np.array([not names.isdisjoint(followed) for names in self._authors], dtype=bool)
 
 
+class _Rows(NamedTuple):
+    """Some rows of the TF-IDF matrix, as scipy's CSR arrays (a slice of a larger selection)."""
+
+    indptr: np.ndarray
+    indices: np.ndarray
+    data: np.ndarray
+
+
 class _Similar(NamedTuple):
     """What `_similarities` finds for the candidates a reader needs."""
 
     relative: np.ndarray  # similarity relative to a typical on-topic paper (for inclusion)
     ordering: np.ndarray  # the widened profile's, relative (for ordering)
-    rows: sp.csr_matrix  # the candidates' TF-IDF rows
+    rows: _Rows  # the candidates' TF-IDF rows
     weights: np.ndarray  # the widened profile's value at each of their entries (for reasons)
 
 
@@ -556,18 +574,24 @@ def _similarities(
         topic_rows = topic_rows[
             np.linspace(0, len(topic_rows) - 1, TOPIC_SAMPLE).round().astype(int)
         ]
-    candidates = space.matrix[pool.rows[needed]]
-    cosine = space.dots(candidates, profile)
-    if not len(topic_rows) or not len(profile.cols):
+    # the candidates' rows, then the on-topic papers': one selection, one product per vector
+    k = len(needed)
+    rows = (
+        np.concatenate([pool.rows[needed], topic_rows]) if len(profile.cols) else pool.rows[needed]
+    )
+    picked = space.matrix[rows]
+    split = picked.indptr[k]
+    candidates = _Rows(picked.indptr[: k + 1], picked.indices[:split], picked.data[:split])
+    similarity = space.dots(picked, profile)
+    cosine, on_topic = similarity[:k], similarity[k:]
+    if not len(on_topic):
         weights = space.values(profile, candidates.indices)
-        return _Similar(np.ones(len(needed)), cosine, candidates, weights)
-    topic = space.matrix[topic_rows]
-    on_topic = space.dots(topic, profile)
+        return _Similar(np.ones(k), cosine, candidates, weights)
     reference = _median(on_topic) or 1.0
-    with space.summed(topic) as total:
-        by_total = np.asarray(topic @ total)
-        by_candidate = np.asarray(candidates @ total)
+    with space.summed(picked.indices[split:], picked.data[split:]) as total:
+        products = np.asarray(picked @ total)
         at_candidates = total[candidates.indices]
+    by_candidate, by_total = products[:k], products[k:]
     length2 = float(by_total.sum())  # |s|^2
     if not length2:  # on-topic papers without terms: nothing to widen by
         weights = space.values(profile, candidates.indices)
@@ -711,14 +735,16 @@ def _related(
     """Per candidate at `shown`: the terms, other than the keywords, that add most to its
     similarity (single words found in at least RELATED_MIN_DF papers), as words."""
     m, weights = similar.rows, similar.weights
-    row = np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))
-    picked = np.zeros(m.shape[0], dtype=bool)
+    n = len(m.indptr) - 1
+    row = np.repeat(np.arange(n), np.diff(m.indptr))
+    picked = np.zeros(n, dtype=bool)
     picked[shown] = True
     keep = np.flatnonzero(picked[row] & (weights != 0))
     keep = keep[space.shown[m.indices[keep]]]
     if concepts:  # the keywords' own terms: the columns of their vectors
         own = np.concatenate([space.vector(c.terms).cols for c in concepts])
-        keep = keep[~np.isin(m.indices[keep], own)]
+        with space.marked(own) as theirs:
+            keep = keep[~theirs[m.indices[keep]]]
     where, cols, values = row[keep], m.indices[keep], m.data[keep] * weights[keep]
     out = []
     for i in shown:

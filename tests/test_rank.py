@@ -318,11 +318,14 @@ def test_sparse_helpers_agree_with_scipy() -> None:
     # the rows summed: a few entries in the run's scratch array, many in a new one
     two = sp.csr_matrix((m.data[:2], m.indices[:2], [0, 2]), shape=(1, n_terms))  # a few
     for rows_summed, few in ((two, True), (m, False)):
-        with space.summed(rows_summed) as total:
+        with space.summed(rows_summed.indices, rows_summed.data) as total:
             wanted = np.asarray(rows_summed.sum(axis=0, dtype=np.float64)).ravel()
             assert np.allclose(total, wanted, atol=1e-9) and total.any()
             assert (total is space._sums) == few
         assert not space._sums.any()
+    with space.marked(m.indices[:3]) as marks:  # the columns marked, for the block
+        assert set(np.flatnonzero(marks)) == set(m.indices[:3])
+    assert not space._marks.any()
 
 
 @given(st.lists(st.floats(-1e3, 1e3, allow_nan=False), min_size=1, max_size=40))
