@@ -27,7 +27,7 @@ from digest.config import (
 )
 from digest.errors import ConfigError, DigestError, RunError, UsageError
 from digest.papers import link
-from digest.rank import Ranked, Space, quoted
+from digest.rank import Ranked, quoted
 from digest.render import Renderer
 from digest.store import Store
 from digest.tokens import load_secret, verify_token
@@ -128,23 +128,30 @@ def check(ctx: click.Context) -> None:
 
 
 def _keyword_warnings(config: Config, subscribers: list[Subscriber]) -> list[str]:
-    """Keywords that match no stored paper (nothing to say before the first fetch)."""
+    """Keywords that match no paper of the corpus the ranking reads now (nothing to say before
+    the first fetch). The corpus is the run's (`pipeline.build_space`: the analyses a run kept,
+    at most `ranking.corpus_max` papers), not every stored paper: on a large store that was a
+    minute of analysis, and keywords are checked once each, however many readers share them."""
     if not config.database.exists() or not subscribers:
         return []
     with Store(config.database) as store:
-        space = Space(store.papers())
+        space = pipeline.build_space(config, store, datetime.now(UTC))
     if not space.papers:
         return []
+    found = {
+        k: space.matches(k) > 0 for k in dict.fromkeys(k for s in subscribers for k in s.keywords)
+    }
     out = []
     for sub in subscribers:
         where = display_path(config.subscribers / f"{sub.id}.yaml")
         if not sub.keywords and not sub.authors:
             out.append(f"{where}: keywords: empty: this reader will get no digest")
         for keyword in sub.keywords:
-            if space.matches(keyword) == 0:
+            if not found[keyword]:
                 out.append(
                     f"{where}: keywords: {keyword!r} matches none of the "
-                    f"{len(space.papers)} stored papers"
+                    f"{len(space.papers)} papers ranked against (first seen in the last "
+                    f"{config.ranking.corpus_days} days)"
                 )
     return out
 

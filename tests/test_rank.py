@@ -238,8 +238,8 @@ def test_rank_unknown_subscriber_and_check_warnings(cli, tmp_path: Path) -> None
     result = cli("check")
     assert result.exit_code == 0
     assert (
-        "subscribers/zoe.yaml: keywords: 'flow matching' matches none of the 72 stored papers"
-        in result.stderr
+        "subscribers/zoe.yaml: keywords: 'flow matching' matches none of the 72 papers ranked "
+        "against (first seen in the last 90 days)" in result.stderr
     )
     assert "'quantization'" not in result.stderr
 
