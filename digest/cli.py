@@ -128,16 +128,18 @@ def check(ctx: click.Context) -> None:
 
 
 def _keyword_warnings(config: Config, subscribers: list[Subscriber]) -> list[str]:
-    """Keywords that match no paper of the corpus the ranking reads now (nothing to say before
-    the first fetch). The corpus is the run's (`pipeline.build_space`: the analyses a run kept,
-    at most `ranking.corpus_max` papers), not every stored paper: on a large store that was a
-    minute of analysis, and keywords are checked once each, however many readers share them."""
+    """Keywords that match no paper of the corpus a run would rank against after the last fetch
+    (nothing to say before the first). The corpus is the run's (`pipeline.build_space`: the
+    analyses a run kept, at most `ranking.corpus_max` papers), not every stored paper: on a
+    large store that was a minute of analysis; each keyword is checked once, however many
+    readers share it."""
     if not config.database.exists() or not subscribers:
         return []
     with Store(config.database) as store:
-        space = pipeline.build_space(config, store, datetime.now(UTC))
-    if not space.papers:
-        return []
+        last = store.last_seen()
+        if last is None:
+            return []
+        space = pipeline.build_space(config, store, last)
     found = {
         k: space.matches(k) > 0 for k in dict.fromkeys(k for s in subscribers for k in s.keywords)
     }
@@ -150,8 +152,8 @@ def _keyword_warnings(config: Config, subscribers: list[Subscriber]) -> list[str
             if not found[keyword]:
                 out.append(
                     f"{where}: keywords: {keyword!r} matches none of the "
-                    f"{len(space.papers)} papers ranked against (first seen in the last "
-                    f"{config.ranking.corpus_days} days)"
+                    f"{len(space.papers)} papers ranked against (first seen in the "
+                    f"{config.ranking.corpus_days} days up to the last fetch)"
                 )
     return out
 

@@ -404,6 +404,12 @@ class Store:
             query, args = query + " LIMIT ?", [*args, newest]
         return [_paper(r) for r in self.db.execute(query, args)][::-1]
 
+    def last_seen(self) -> datetime | None:
+        """When the newest stored paper was first seen (the --now of the last fetch that brought
+        one), or None for an empty store."""
+        row = self.db.execute("SELECT MAX(first_seen) FROM papers").fetchone()
+        return datetime.fromisoformat(row[0]) if row[0] else None
+
     def paper(self, paper_id: str) -> Paper | None:
         """One stored paper by canonical id."""
         row = self.db.execute("SELECT * FROM papers WHERE id = ?", (paper_id,)).fetchone()

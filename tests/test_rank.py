@@ -239,7 +239,7 @@ def test_rank_unknown_subscriber_and_check_warnings(cli, tmp_path: Path) -> None
     assert result.exit_code == 0
     assert (
         "subscribers/zoe.yaml: keywords: 'flow matching' matches none of the 72 papers ranked "
-        "against (first seen in the last 90 days)" in result.stderr
+        "against (first seen in the 90 days up to the last fetch)" in result.stderr
     )
     assert "'quantization'" not in result.stderr
 
