@@ -523,6 +523,16 @@ class _Pool:
         out[where] = values
         return out
 
+    def any_evidence(self, concepts: Iterable[Concept]) -> bool:
+        """Whether any candidate carries evidence of any of the concepts (without it, and
+        without a followed author, no paper reaches a threshold above 0)."""
+        for c in concepts:
+            if c.text not in self._evidence:
+                self.prepare([c])
+            if len(self._evidence[c.text][0]):
+                return True
+        return False
+
     def by_author(self, followed: set[str]) -> np.ndarray:
         """Per candidate: whether one of its authors is followed."""
         if not followed:
@@ -654,10 +664,14 @@ def _rank_one(
     pool: _Pool, profile: Profile, taken: Collection[str], included_only: bool
 ) -> list[Ranked]:
     """One reader's ranking of the pool (see `rank`), less the ids in `taken`."""
+    concepts = [c for c in map(concept, profile.keywords) if c is not None]
+    # most readers with no digest: no candidate carries any evidence of their keywords
+    screened = included_only and profile.threshold > 0 and not profile.authors
+    if screened and not pool.any_evidence(concepts):
+        return []
     n = len(pool.papers)
     available = np.ones(n, dtype=bool)
     available[[i for pid in taken if (i := pool.position.get(pid)) is not None]] = False
-    concepts = [c for c in map(concept, profile.keywords) if c is not None]
     excluded = [c for c in map(concept, profile.exclude) if c is not None]
 
     presence = np.array([pool.evidence(c) for c in concepts]).reshape(len(concepts), n)

@@ -244,13 +244,31 @@ def test_rank_unknown_subscriber_and_check_warnings(cli, tmp_path: Path) -> None
     assert "'quantization'" not in result.stderr
 
 
-def test_included_only_is_the_digest() -> None:
-    """rank(..., included_only=True), used by `digest run`, gives exactly the included papers."""
-    profile = Profile(keywords=("quantization", "reward model"), max_items=2)
-    everything = rank(Space(CORPUS), CORPUS, profile)
-    assert rank(Space(CORPUS), CORPUS, profile, included_only=True) == [
-        r for r in everything if r.included
-    ]
+WITH_AUTHOR = [*CORPUS, paper("Graph Networks Again", FILLER, authors=("Ada Lovelace",))]
+SPACE = Space(WITH_AUTHOR)
+
+
+@settings(max_examples=60)
+@given(
+    keywords=st.lists(
+        st.sampled_from(["quantization", "reward model", "speech", "nothing of the sort", "zz"]),
+        max_size=3,
+    ),
+    threshold=st.sampled_from([0.0, 0.5, 0.9]),
+    authors=st.sampled_from([(), ("ada lovelace",), ("nobody at all",)]),
+    max_items=st.integers(1, 10),
+)
+def test_included_only_is_the_digest(
+    keywords: list[str], threshold: float, authors: tuple[str, ...], max_items: int
+) -> None:
+    """rank(..., included_only=True), used by `digest run`, gives exactly the included papers:
+    for keywords no paper carries too (with a threshold of 0, every paper can be included), and
+    with followed authors."""
+    profile = Profile(
+        keywords=tuple(keywords), authors=authors, threshold=threshold, max_items=max_items
+    )
+    everything = rank(SPACE, WITH_AUTHOR, profile)
+    assert rank(SPACE, WITH_AUTHOR, profile, included_only=True) == [r for r in everything if r.included]
 
 
 def test_many_readers_at_once_rank_as_each_alone() -> None:
