@@ -1,8 +1,10 @@
 """Scale: `digest run` for many readers over a large history, to the outbox, end to end.
 
-Builds a scenario in a temporary folder, then runs the real CLI as a subprocess and prints a
-table: wall time, peak RSS, digests per second, the marginal cost of one more digest beside one
-MJML compile, and SMTP messages per second on one reused connection versus one per message.
+Builds a scenario in a temporary folder, then runs the real CLI as a subprocess on fresh copies
+of it (--repeat times, alternating the two sizes: this machine's speed drifts by a third within
+minutes) and prints a table: median wall time and range, peak RSS, digests per second, the
+marginal cost of one more digest beside one MJML compile, and SMTP messages per second on one
+reused connection versus one per message.
 
 - history: N papers stored with first-seen times spread from 90 to 8 days ago (older than the
   readers' 7-day window: they shape the TF-IDF space, the new papers are the candidates);
@@ -33,6 +35,7 @@ import os
 import random
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -49,7 +52,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from digest.config import load_config, load_subscribers  # noqa: E402
+from digest.config import SETTLED_NS, load_config, load_subscribers  # noqa: E402
 from digest.feeds import spare_of  # noqa: E402
 from digest.pipeline import parsed_subscribers, write_feeds  # noqa: E402
 from digest.render import Renderer  # noqa: E402
@@ -241,6 +244,23 @@ def run_cli(config: Path) -> tuple[float, float, float, str]:
     return wall, peak, peak_tree, out.strip().splitlines()[-1]
 
 
+def copy_scenario(source: Path, target: Path, steady: bool) -> Path:
+    """A fresh copy of a built scenario for one run (a run changes its store, outbox and feeds),
+    on disk before the run starts; its config."""
+    shutil.copytree(source, target)
+    copied = time.time()
+    config = target / "config.yaml"
+    if steady:  # copies have new inodes and times: the parsed files are kept again, as in `build`
+        with patch("digest.config.SETTLED_NS", 0):
+            loaded = load_config(config)
+            load_subscribers(loaded, cache=parsed_subscribers(loaded))
+    os.sync()
+    # and the files are as old as a run finds them a day later: a run reads again the files
+    # changed in the last SETTLED_NS (coarse file times) and keeps them out of the cache
+    time.sleep(max(0.0, copied + SETTLED_NS / 1e9 + 0.1 - time.time()))
+    return config
+
+
 def mjml_compile_ms() -> float:
     """One MJML compile of the digest layout (a Renderer): the median of 7, after a first one
     that also imports and loads the templates."""
@@ -292,41 +312,68 @@ def main() -> None:
     parser.add_argument("--readers", type=int, default=10_000)
     parser.add_argument("--smtp", type=int, default=2_000)
     parser.add_argument(
+        "--repeat",
+        type=int,
+        default=3,
+        help="runs of each scenario, the two alternated, each on a fresh copy (default 3): "
+        "figures are medians, with the range",
+    )
+    parser.add_argument(
         "--first-run", action="store_true", help="no kept analyses, no feeds before the run"
     )
     args = parser.parse_args()
-    rows = []
-    # both scenarios are deleted at the end: on this ext4 (no journal), creating files within
+    sizes = (max(args.readers // 10, 1), args.readers)
+    steady = not args.first_run
+    runs: dict[int, list[tuple[float, float, float, int, str]]] = {r: [] for r in sizes}
+    compiles = []
+    # nothing is deleted before the end: on this ext4 (no journal), creating files within
     # seconds of deleting thousands scans the freed inodes, which a daily run does not follow
     with tempfile.TemporaryDirectory() as tmp:
-        for readers in (max(args.readers // 10, 1), args.readers):
-            folder = Path(tmp) / str(readers)
-            config, httpd = build(
-                folder, args.history, args.new, readers, steady=not args.first_run
-            )
-            try:
-                wall, rss, tree, summary = run_cli(config)
-            finally:
+        built, servers = {}, []
+        try:
+            for readers in sizes:
+                built[readers] = Path(tmp) / str(readers)
+                _, httpd = build(built[readers], args.history, args.new, readers, steady=steady)
+                servers.append(httpd)
+            for i in range(max(args.repeat, 1)):
+                for readers in sizes:
+                    copy = Path(tmp) / f"{readers}-run{i}"
+                    config = copy_scenario(built[readers], copy, steady)
+                    wall, rss, tree, summary = run_cli(config)
+                    digests = len(list((copy / "outbox").glob("*.eml")))
+                    runs[readers].append((wall, rss, tree, digests, summary))
+                compiles.append(mjml_compile_ms())
+        finally:
+            for httpd in servers:
                 httpd.shutdown()
-            digests = len(list((folder / "outbox").glob("*.eml")))
-            rows.append((readers, wall, rss, tree, digests, summary))
-    (_, w1, _, _, d1, _), (_, w2, _, _, d2, summary2) = rows
-    marginal = (w2 - w1) / max(d2 - d1, 1) * 1000
-    compile_ms = mjml_compile_ms()
+    first, last = (runs[r] for r in sizes)
+    d1, d2 = first[0][3], last[0][3]
+    marginals = [(b[0] - a[0]) / max(d2 - d1, 1) * 1000 for a, b in zip(first, last, strict=True)]
+    compile_ms = statistics.median(compiles)
     kind = ", first run" if args.first_run else ""
     print(
         "| scenario | wall | peak RSS (largest process) | peak PSS (all processes) | digests | digests/s |"
     )
     print("| --- | --- | --- | --- | --- | --- |")
-    for readers, wall, rss, tree, digests, _ in rows:
+    for readers in sizes:
+        walls = [r[0] for r in runs[readers]]
+        wall = statistics.median(walls)
+        spread = f" ({min(walls):.1f}-{max(walls):.1f})" if len(walls) > 1 else ""
+        # RSS of children is a maximum over every run so far: the first run of each is its own
+        rss = runs[readers][0][1]
+        tree = max(r[2] for r in runs[readers])
         print(
-            f"| {args.history:,} stored + {args.new:,} new, {readers:,} readers{kind} | {wall:.1f} s | "
-            f"{rss:.0f} MB | {tree:.0f} MB | {digests:,} | {digests / wall:.0f} |"
+            f"| {args.history:,} stored + {args.new:,} new, {readers:,} readers{kind} | "
+            f"{wall:.1f} s{spread} | {rss:.0f} MB | {tree:.0f} MB | {runs[readers][0][3]:,} | "
+            f"{runs[readers][0][3] / wall:.0f} |"
         )
+    marginal = statistics.median(marginals)
+    each = ", ".join(f"{m:.2f}" for m in marginals)
     print(
-        f"\nmarginal cost of one more digest: {marginal:.2f} ms; one MJML compile: {compile_ms:.1f} ms "
-        f"(ratio {marginal / compile_ms:.2f})"
+        f"\nmarginal cost of one more digest: {marginal:.2f} ms (runs: {each}); one MJML compile: "
+        f"{compile_ms:.1f} ms ({min(compiles):.1f}-{max(compiles):.1f}) (ratio {marginal / compile_ms:.2f})"
     )
+    summary2 = last[-1][4]
     print(f"last run: {summary2}")
     rates = smtp_rates(args.smtp)
     if rates:
