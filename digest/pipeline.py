@@ -651,8 +651,8 @@ def _write_reader_feeds(config: Config, store: Store, subscribers: list[Subscrib
     written = 0
     for sub in subscribers:
         entries = [
-            FeedEntry(p.id, p.title, link(p), why, when)
-            for p, when, why in store.delivered(sub.id, config.feeds.max_items)
+            FeedEntry(pid, title, url, why, when)
+            for pid, title, url, when, why in store.delivered_links(sub.id, config.feeds.max_items)
         ]
         content = build_feed(
             title=f"Paper digest for {sub.name}",

@@ -29,6 +29,7 @@ from smtpserver import Authenticator, Handler, start
 
 from digest.config import load_config, load_subscribers
 from digest.deliver import Outbox
+from digest.papers import link
 from digest.pipeline import _unsubscribe_starts, write_feeds
 from digest.store import Store
 from digest.tokens import unsubscribe_token
@@ -450,6 +451,11 @@ def test_feeds_are_rebuilt_when_what_they_show_changes(site, cli, tmp_path: Path
     assert first == afresh()
     with Store(load_config(config).database) as store:
         paper, _, _ = store.delivered("alice", 1)[0]
+        for reader in ("alice", "bob", "frank"):  # what a feed reads: the sent papers' links
+            assert store.delivered_links(reader, 50) == [
+                (p.id, p.title, link(p), when, why) for p, when, why in store.delivered(reader, 50)
+            ]
+            assert store.delivered_links(reader, 50)
         store.add_batch(
             "t1",
             [],

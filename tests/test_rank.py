@@ -268,7 +268,9 @@ def test_included_only_is_the_digest(
         keywords=tuple(keywords), authors=authors, threshold=threshold, max_items=max_items
     )
     everything = rank(SPACE, WITH_AUTHOR, profile)
-    assert rank(SPACE, WITH_AUTHOR, profile, included_only=True) == [r for r in everything if r.included]
+    assert rank(SPACE, WITH_AUTHOR, profile, included_only=True) == [
+        r for r in everything if r.included
+    ]
 
 
 def test_many_readers_at_once_rank_as_each_alone() -> None:

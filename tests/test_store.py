@@ -14,7 +14,7 @@ from strategies import batches
 
 from digest.errors import StoreError
 from digest.http import Validators
-from digest.papers import canonical_id
+from digest.papers import canonical_id, link
 from digest.store import MIGRATIONS, Claim, Mark, Store
 from digest.types import Paper
 
@@ -113,6 +113,36 @@ def test_feed_keys_are_forgotten_when_a_feed_would_change() -> None:
         assert store.feed_keys() == {"ann": "k1", "ben": "k2", "cat": "k3"}
         store.add_batch("s", [], T0, updates=[replace(a, title="Sparse attention")])
         assert store.feed_keys() == {"ben": "k2", "cat": "k3"}
+
+
+def test_a_feed_reads_the_links_of_what_was_sent() -> None:
+    """`delivered_links` (what a feed shows) is `delivered` without whole papers: id, title and
+    the link a reader should open, for papers with and without an arXiv id or a URL; only sent
+    digests, newest first."""
+    papers = [
+        Paper(id="2401.00001", title="Sparse", arxiv_id="2401.00001", url="https://x.org/p"),
+        Paper(id="url:https://y.org/q", title="Dense", url="https://y.org/q"),
+        Paper(id="title:abc", title="No link at all"),
+    ]
+    later = T0.replace(day=T0.day + 1)
+    with Store(":memory:") as store:
+        store.add_batch("s", papers, T0)
+        picks = tuple((p.id, f"why {i}") for i, p in enumerate(papers))
+        store.claim([Claim("ann", "2024-01-01", "ann@x", "<1@x>", b"m", picks[:2])], T0)
+        store.claim([Claim("ann", "2024-01-02", "ann@x", "<2@x>", b"m", picks[2:])], T0)
+        store.claim([Claim("ann", "2024-01-03", "ann@x", "<3@x>", b"m", picks[:1])], T0)
+        store.mark_many(
+            [Mark("ann", "2024-01-01", "sent"), Mark("ann", "2024-01-02", "sent")], later
+        )
+        links = store.delivered_links("ann", 10)
+        assert links == [
+            (p.id, p.title, link(p), when, why) for p, when, why in store.delivered("ann", 10)
+        ]
+        assert [(i, url) for i, _, url, _, _ in links] == [
+            ("title:abc", link(papers[2])),
+            ("2401.00001", "https://arxiv.org/abs/2401.00001"),
+            ("url:https://y.org/q", "https://y.org/q"),
+        ]
 
 
 def test_messages_are_kept_compressed_and_read_back_as_sent() -> None:
