@@ -389,9 +389,7 @@ def _subscriber(data: Any, path: Path) -> tuple[Subscriber | None, list[Problem]
     """The subscriber of a file's parsed YAML (its id is the file name)."""
     if isinstance(data, dict):
         data = {**data, "id": path.stem}  # validated with its id: no copy of the model after
-    sub: Subscriber | None
-    sub, problems = _validate(Subscriber, data, path)
-    return sub, problems
+    return _validate(Subscriber, data, path)
 
 
 def load_subscribers(

@@ -514,24 +514,23 @@ class _Pool:
             found = self.space.evidence(self.fields, new)
             self._evidence.update(zip((c.text for c in new), found, strict=True))
 
-    def evidence(self, c: Concept) -> np.ndarray:
-        """Per candidate: the evidence that it is about the concept (kept sparse between readers)."""
+    def _sparse(self, c: Concept) -> tuple[np.ndarray, np.ndarray]:
+        """The candidates with evidence of the concept, and that evidence (made once)."""
         if c.text not in self._evidence:
             self.prepare([c])
+        return self._evidence[c.text]
+
+    def evidence(self, c: Concept) -> np.ndarray:
+        """Per candidate: the evidence that it is about the concept (kept sparse between readers)."""
         out = np.zeros(len(self.papers), dtype=np.float64)
-        where, values = self._evidence[c.text]
+        where, values = self._sparse(c)
         out[where] = values
         return out
 
     def any_evidence(self, concepts: Iterable[Concept]) -> bool:
         """Whether any candidate carries evidence of any of the concepts (without it, and
         without a followed author, no paper reaches a threshold above 0)."""
-        for c in concepts:
-            if c.text not in self._evidence:
-                self.prepare([c])
-            if len(self._evidence[c.text][0]):
-                return True
-        return False
+        return any(len(self._sparse(c)[0]) for c in concepts)
 
     def by_author(self, followed: set[str]) -> np.ndarray:
         """Per candidate: whether one of its authors is followed."""

@@ -173,12 +173,6 @@ MIGRATIONS: tuple[str, ...] = (
     """,
 )
 
-# the papers of a reader's sent digests, newest digest first (the reader and a limit to bind)
-_DELIVERED = (
-    "FROM digest_papers d JOIN digests g USING (subscriber, period)"
-    " JOIN papers p ON p.pk = d.paper WHERE d.subscriber = ? AND g.status = 'sent'"
-    " ORDER BY g.period DESC, d.position LIMIT ?"
-)
 _JSON_FIELDS = ("authors", "ai_keywords", "categories")
 _COLUMNS = tuple(f.name for f in fields(Paper))
 
@@ -633,20 +627,17 @@ class Store:
             out.setdefault(subscriber, set()).add(paper_id)
         return out
 
-    def delivered(self, subscriber: str, limit: int) -> list[tuple[Paper, datetime, str]]:
-        """The papers of this reader's sent digests, newest digest first: (paper, when, why)."""
-        rows = self.db.execute(
-            f"SELECT p.*, g.updated AS delivered_at, d.why AS why {_DELIVERED}", (subscriber, limit)
-        )
-        return [(_paper(r), datetime.fromisoformat(r["delivered_at"]), r["why"]) for r in rows]
-
     def delivered_links(
         self, subscriber: str, limit: int
     ) -> list[tuple[str, str, str, datetime, str]]:
-        """What a reader's feed shows of `delivered`: (id, title, link, when, why), without
-        making whole papers (decoding their JSON fields was over half the cost)."""
+        """The papers of this reader's sent digests, newest digest first, as their feed shows
+        them: (id, title, link, when, why). Not whole papers: decoding their JSON fields was
+        over half the cost of a feed."""
         rows = self.db.execute(
-            f"SELECT p.id, p.title, p.url, p.arxiv_id, g.updated, d.why {_DELIVERED}",
+            "SELECT p.id, p.title, p.url, p.arxiv_id, g.updated, d.why"
+            " FROM digest_papers d JOIN digests g USING (subscriber, period)"
+            " JOIN papers p ON p.pk = d.paper WHERE d.subscriber = ? AND g.status = 'sent'"
+            " ORDER BY g.period DESC, d.position LIMIT ?",
             (subscriber, limit),
         )
         return [
