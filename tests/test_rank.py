@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import scipy.sparse as sp
 from conftest import FIXTURES
 from hypothesis import given, settings
@@ -273,16 +274,21 @@ def test_included_only_is_the_digest(
     ]
 
 
-def test_many_readers_at_once_rank_as_each_alone() -> None:
+@pytest.mark.parametrize("stage", [1, 3, 256])
+def test_many_readers_at_once_rank_as_each_alone(
+    stage: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """rank_many (used by `digest run`) gives each reader what rank gives them alone, with the
-    papers they already have left out."""
+    papers they already have left out, however many readers it works out at once."""
+    monkeypatch.setattr("digest.rank.STAGE", stage)
     profiles = [
         Profile(keywords=("quantization",)),
         Profile(keywords=("reward model",), authors=("ada lovelace",)),
         Profile(keywords=("quantization", "speech"), exclude=("transformer",), max_items=2),
         Profile(keywords=("nothing of the sort",)),
+        Profile(keywords=("quantization",), max_items=1),
     ]
-    taken = [set(), {CORPUS[2].id}, {CORPUS[0].id, CORPUS[4].id}, set()]
+    taken = [set(), {CORPUS[2].id}, {CORPUS[0].id, CORPUS[4].id}, set(), set()]
     space = Space(CORPUS)
     for included_only in (False, True):
         together = list(
@@ -299,6 +305,7 @@ def test_many_readers_at_once_rank_as_each_alone() -> None:
         ]
         assert together == alone
     assert any(together) and not together[3]
+    assert len([r for r in together[4] if r.included]) == 1 < len(together[0])
 
 
 def test_sparse_helpers_agree_with_scipy() -> None:
