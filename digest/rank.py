@@ -591,7 +591,10 @@ def _similarities(
     )
     picked = space.matrix[rows]
     split = picked.indptr[k]
-    candidates = _Rows(picked.indptr[: k + 1], picked.indices[:split], picked.data[:split])
+    # copied: views would keep the on-topic rows alive as long as the result (`rank_many`)
+    candidates = _Rows(
+        picked.indptr[: k + 1].copy(), picked.indices[:split].copy(), picked.data[:split].copy()
+    )
     similarity = space.dots(picked, profile)
     cosine, on_topic = similarity[:k], similarity[k:]
     if not len(on_topic):
