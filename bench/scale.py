@@ -218,9 +218,11 @@ def _tree_pss_mb(pid: int) -> float:
     return total / 1024
 
 
-def run_cli(config: Path) -> tuple[float, float, float, str]:
+def run_cli(config: Path) -> tuple[float, float, float, float, str]:
     """Wall seconds, peak RSS of the largest process and peak memory of the whole process tree
-    (PSS, sampled every 0.1 s) in MB, and the summary line of one `digest run`."""
+    (PSS, sampled every 0.1 s) in MB, CPU seconds of every process of the run (user + system:
+    the run's and its workers', which it waits for), and the summary line of one `digest run`."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     # output to files, not pipes: a pipe nobody reads while sampling fills up and blocks the run
     with tempfile.TemporaryFile("w+") as out_file, tempfile.TemporaryFile("w+") as err_file:
         started = time.perf_counter()
@@ -238,10 +240,11 @@ def run_cli(config: Path) -> tuple[float, float, float, str]:
         out_file.seek(0)
         err_file.seek(0)
         out, err = out_file.read(), err_file.read()
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
     if proc.returncode != 0:
         raise SystemExit(f"digest run failed: {err[-2000:]}")
-    return wall, peak, peak_tree, out.strip().splitlines()[-1]
+    return wall, after.ru_maxrss / 1024, peak_tree, cpu, out.strip().splitlines()[-1]
 
 
 def copy_scenario(source: Path, target: Path, steady: bool) -> Path:
@@ -324,7 +327,7 @@ def main() -> None:
     args = parser.parse_args()
     sizes = (max(args.readers // 10, 1), args.readers)
     steady = not args.first_run
-    runs: dict[int, list[tuple[float, float, float, int, str]]] = {r: [] for r in sizes}
+    runs: dict[int, list[tuple[float, float, float, float, int, str]]] = {r: [] for r in sizes}
     compiles = []
     # nothing is deleted before the end: on this ext4 (no journal), creating files within
     # seconds of deleting thousands scans the freed inodes, which a daily run does not follow
@@ -339,16 +342,19 @@ def main() -> None:
                 for readers in sizes:
                     copy = Path(tmp) / f"{readers}-run{i}"
                     config = copy_scenario(built[readers], copy, steady)
-                    wall, rss, tree, summary = run_cli(config)
+                    wall, rss, tree, cpu, summary = run_cli(config)
                     digests = len(list((copy / "outbox").glob("*.eml")))
-                    runs[readers].append((wall, rss, tree, digests, summary))
+                    runs[readers].append((wall, rss, tree, cpu, digests, summary))
                 compiles.append(mjml_compile_ms())
         finally:
             for httpd in servers:
                 httpd.shutdown()
     first, last = (runs[r] for r in sizes)
-    d1, d2 = first[0][3], last[0][3]
+    d1, d2 = first[0][4], last[0][4]
     marginals = [(b[0] - a[0]) / max(d2 - d1, 1) * 1000 for a, b in zip(first, last, strict=True)]
+    cpu_marginals = [
+        (b[3] - a[3]) / max(d2 - d1, 1) * 1000 for a, b in zip(first, last, strict=True)
+    ]
     compile_ms = statistics.median(compiles)
     kind = ", first run" if args.first_run else ""
     print(
@@ -364,8 +370,8 @@ def main() -> None:
         tree = max(r[2] for r in runs[readers])
         print(
             f"| {args.history:,} stored + {args.new:,} new, {readers:,} readers{kind} | "
-            f"{wall:.1f} s{spread} | {rss:.0f} MB | {tree:.0f} MB | {runs[readers][0][3]:,} | "
-            f"{runs[readers][0][3] / wall:.0f} |"
+            f"{wall:.1f} s{spread} | {rss:.0f} MB | {tree:.0f} MB | {runs[readers][0][4]:,} | "
+            f"{runs[readers][0][4] / wall:.0f} |"
         )
     marginal = statistics.median(marginals)
     each = ", ".join(f"{m:.2f}" for m in marginals)
@@ -373,7 +379,16 @@ def main() -> None:
         f"\nmarginal cost of one more digest: {marginal:.2f} ms (runs: {each}); one MJML compile: "
         f"{compile_ms:.1f} ms ({min(compiles):.1f}-{max(compiles):.1f}) (ratio {marginal / compile_ms:.2f})"
     )
-    summary2 = last[-1][4]
+    cpu_marginal = statistics.median(cpu_marginals)
+    cpus = ", ".join(f"{m:.2f}" for m in cpu_marginals)
+    print(
+        f"CPU time of one more digest (every process, user + system): {cpu_marginal:.2f} ms "
+        f"(runs: {cpus}) (ratio to the compile {cpu_marginal / compile_ms:.2f}); CPU of a run: "
+        + "; ".join(
+            f"{r:,} readers {statistics.median(x[3] for x in runs[r]):.1f} s" for r in sizes
+        )
+    )
+    summary2 = last[-1][5]
     print(f"last run: {summary2}")
     rates = smtp_rates(args.smtp)
     if rates:
