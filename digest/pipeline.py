@@ -633,10 +633,11 @@ def write_feeds(config: Config, store: Store, subscribers: list[Subscriber], now
     cap = config.feeds.max_items
     known = store.feed_keys()
     keys = {sub.id: feed_key(config, sub) for sub in subscribers}
+    present = _names_in(config.feeds.dir)  # one listing, not a stat per reader
     stale = [
         sub
         for sub in subscribers
-        if known.get(sub.id) != keys[sub.id] or not (config.feeds.dir / f"{sub.id}.xml").exists()
+        if known.get(sub.id) != keys[sub.id] or f"{sub.id}.xml" not in present
     ]
     workers = _workers(config, len(stale))
     if workers <= 1 or len(stale) < 2:
@@ -658,6 +659,14 @@ def write_feeds(config: Config, store: Store, subscribers: list[Subscriber], now
     )
     written += write_feed(config.feeds.dir / "all.xml", content)
     return written
+
+
+def _names_in(folder: Path) -> set[str]:
+    """The names of the entries of a folder (none when it does not exist yet)."""
+    try:
+        return set(os.listdir(folder))
+    except FileNotFoundError:
+        return set()
 
 
 def _write_reader_feeds(config: Config, store: Store, subscribers: list[Subscriber]) -> int:
