@@ -545,7 +545,7 @@ def _prepare(job: _Job, space: Space, windows: Windows, subs: list[Subscriber]) 
                 pack(message),
             )
         )
-    if job.outbox:  # None for SMTP
+    if job.outbox:  # None for SMTP (and for dry runs, which returned above)
         # written here, in a worker of a large run: the run's process then only renames them
         staged = job.outbox.stage([c.message for c in out])
         out = [
