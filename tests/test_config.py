@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 from pathlib import Path
@@ -135,6 +136,24 @@ def test_subscriber_fields_and_id_from_file_name(tmp_path: Path, make_config) ->
     assert [s.id for s in subs] == ["eve"]
     assert subs[0].keywords == ("quantization",) and subs[0].max_items == 10
     assert len(problems) == 1 and "zed.yaml: email" in str(problems[0])
+
+
+def test_loading_readers_leaves_the_garbage_collector_as_it_was(
+    tmp_path: Path, make_config
+) -> None:
+    """The collector is paused while readers load, and left on or off as it was, problems or not."""
+    config = load_config(make_config([]))
+    (tmp_path / "subscribers" / "zed.yaml").write_text("name: Zed\nemail: nope\n")
+    try:
+        for enabled in (True, False, True):
+            if enabled:
+                gc.enable()
+            else:
+                gc.disable()
+            _, problems = load_subscribers(config)
+            assert problems and gc.isenabled() is enabled
+    finally:
+        gc.enable()
 
 
 def test_duplicate_source_names_are_refused(make_config) -> None:
