@@ -74,7 +74,9 @@ ARCHIVE = (
 
 def real_text() -> tuple[list[str], list[str], list[str]]:
     """Titles, abstract sentences and keyword phrases from real papers."""
-    titles, sentences, keywords = [], [], []
+    titles: list[str] = []
+    sentences: list[str] = []
+    keywords: list[str] = []
     if ARCHIVE.exists():
         with gzip.open(ARCHIVE, "rt") as f:
             for line in f:
@@ -112,7 +114,8 @@ def synthetic_paper(
     )
 
 
-def hf_item(p: Paper) -> dict:
+def hf_item(p: Paper) -> dict[str, object]:
+    """A paper as the HF Daily Papers API lists it."""
     return {
         "paper": {
             "id": p.id,
@@ -145,7 +148,9 @@ def serve(body: bytes) -> tuple[ThreadingHTTPServer, str]:
 
 def build(
     folder: Path, history: int, new: int, readers: int, seed: int = 7, steady: bool = True
-) -> tuple[Path, ThreadingHTTPServer]:
+) -> ThreadingHTTPServer:
+    """The scenario in `folder` (its config is `folder/config.yaml`), and the running server
+    of its new papers (see the module's docstring)."""
     rng = random.Random(seed)
     titles, sentences, keywords = real_text()
     started = time.perf_counter()
@@ -198,7 +203,7 @@ def build(
         f"built: {history:,} stored, {new:,} new, {readers:,} readers in {time.perf_counter() - started:.1f} s",
         file=sys.stderr,
     )
-    return folder / "config.yaml", httpd
+    return httpd
 
 
 def _tree_pss_mb(pid: int) -> float:
@@ -336,7 +341,7 @@ def main() -> None:
         try:
             for readers in sizes:
                 built[readers] = Path(tmp) / str(readers)
-                _, httpd = build(built[readers], args.history, args.new, readers, steady=steady)
+                httpd = build(built[readers], args.history, args.new, readers, steady=steady)
                 servers.append(httpd)
             for i in range(max(args.repeat, 1)):
                 for readers in sizes:

@@ -543,7 +543,7 @@ class _Pool:
 
 
 class _Rows(NamedTuple):
-    """Some rows of the TF-IDF matrix, as scipy's CSR arrays (a slice of a larger selection)."""
+    """Some rows of the TF-IDF matrix, as scipy's CSR arrays (copied out of a larger selection)."""
 
     indptr: np.ndarray
     indices: np.ndarray
