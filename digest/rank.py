@@ -43,6 +43,7 @@ from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.sparse import _sparsetools  # the C loops behind scipy's CSR indexing and products
 from sklearn.feature_extraction.text import TfidfTransformer
 
 from digest.config import RankingConfig, Subscriber
@@ -235,25 +236,28 @@ class Space:
             self._vectors[key] = _Vec(cols, weights)
         return self._vectors[key]
 
-    def dots(self, m: sp.csr_matrix, v: _Vec) -> np.ndarray:
-        """Each row of `m` (rows of the TF-IDF matrix) dotted with `v`, in one pass of scipy's
-        C loop: `v` is spread over a vocabulary-long array kept for the run, then cleared."""
+    def dots(self, m: _Rows, v: _Vec) -> np.ndarray:
+        """Each of some rows of the TF-IDF matrix dotted with `v`, in one pass of scipy's C
+        loop: `v` is spread over a vocabulary-long array kept for the run, then cleared."""
         self._dense[v.cols] = v.vals
         try:
-            return np.asarray(m @ self._dense)
+            return m.times(self._dense)
         finally:
             self._dense[v.cols] = 0.0
 
     @contextmanager
-    def summed(self, cols: np.ndarray, values: np.ndarray) -> Iterator[np.ndarray]:
-        """Entries (of some rows) added up by column (float64, in entry order), as a
+    def summed(self, m: _Rows) -> Iterator[np.ndarray]:
+        """Some rows of the TF-IDF matrix added up (float64, in entry order), as a
         vocabulary-long array for the block. A few entries are added into an array kept for
-        the run and cleared at the end of the block; many into a new one (measured: np.add.at
-        costs what allocating and zeroing a million floats does at about 30,000 entries)."""
-        if len(cols) * 32 >= len(self.ids):
-            yield np.bincount(cols, weights=values, minlength=len(self.ids))
+        the run and cleared at the end of the block; many into a new one (measured: clearing
+        costs what allocating and zeroing 1.2 million floats does at about 50,000 entries)."""
+        cols = m.indices[m.indptr[0] : m.indptr[-1]]
+        if len(cols) * 24 >= len(self.ids):
+            total = np.zeros(len(self.ids), dtype=np.float64)
+            m.added_to(total)
+            yield total
             return
-        np.add.at(self._sums, cols, values.astype(np.float64))
+        m.added_to(self._sums)
         try:
             yield self._sums
         finally:
@@ -543,11 +547,55 @@ class _Pool:
 
 
 class _Rows(NamedTuple):
-    """Some rows of the TF-IDF matrix, as scipy's CSR arrays (copied out of a larger selection)."""
+    """Some rows of a CSR matrix, as scipy's arrays: row i's entries are at indptr[i] up to
+    indptr[i + 1] of indices (columns) and data. Worked on by scipy's C loops, called directly:
+    its matrix objects check and convert their arguments on every call, which cost more than
+    the arithmetic for a reader's few rows."""
 
     indptr: np.ndarray
     indices: np.ndarray
     data: np.ndarray
+
+    @classmethod
+    def of(cls, m: sp.csr_matrix, rows: np.ndarray) -> _Rows:
+        """The rows of `m` at `rows`, copied (what `m[rows]` does, in the same C loop)."""
+        index = m.indices.dtype  # every index array of one call the same type: none converted
+        rows = rows.astype(index, copy=False)
+        indptr = np.zeros(len(rows) + 1, dtype=index)
+        np.cumsum(m.indptr[rows + 1] - m.indptr[rows], out=indptr[1:])
+        indices = np.empty(indptr[-1], dtype=index)
+        data = np.empty(indptr[-1], dtype=m.data.dtype)
+        if len(rows):
+            _sparsetools.csr_row_index(
+                len(rows),
+                rows,
+                m.indptr.astype(index, copy=False),
+                m.indices,
+                m.data,
+                indices,
+                data,
+            )
+        return cls(indptr, indices, data)
+
+    def times(self, dense: np.ndarray) -> np.ndarray:
+        """Each row dotted with a dense float64 vector (what `m @ dense` does)."""
+        out = np.zeros(len(self.indptr) - 1, dtype=np.float64)
+        _sparsetools.csr_matvec(
+            len(out), len(dense), self.indptr, self.indices, self.data, dense, out
+        )
+        return out
+
+    def added_to(self, total: np.ndarray) -> None:
+        """The rows added into a float64 vector, entry by entry in order (the rows, read as
+        the columns of a CSC matrix, times a vector of ones)."""
+        rows = len(self.indptr) - 1
+        _sparsetools.csc_matvec(
+            len(total), rows, self.indptr, self.indices, self.data, np.ones(rows), total
+        )
+
+    def tail(self, k: int) -> _Rows:
+        """The rows from the k-th on (a view: their entries stay where they are)."""
+        return _Rows(self.indptr[k:], self.indices, self.data)
 
 
 class _Similar(NamedTuple):
@@ -589,7 +637,7 @@ def _similarities(
     rows = (
         np.concatenate([pool.rows[needed], topic_rows]) if len(profile.cols) else pool.rows[needed]
     )
-    picked = space.matrix[rows]
+    picked = _Rows.of(space.matrix, rows)
     split = picked.indptr[k]
     # copied: views would keep the on-topic rows alive as long as the result (`rank_many`)
     candidates = _Rows(
@@ -601,8 +649,8 @@ def _similarities(
         weights = space.values(profile, candidates.indices)
         return _Similar(np.ones(k), cosine, candidates, weights)
     reference = _median(on_topic) or 1.0
-    with space.summed(picked.indices[split:], picked.data[split:]) as total:
-        products = np.asarray(picked @ total)
+    with space.summed(picked.tail(k)) as total:
+        products = picked.times(total)
         at_candidates = total[candidates.indices]
     by_candidate, by_total = products[:k], products[k:]
     length2 = float(by_total.sum())  # |s|^2

@@ -26,6 +26,7 @@ from digest.rank import (
     _combine,
     _median,
     _plus,
+    _Rows,
     _sum_rows,
     _unit,
     _Vec,
@@ -318,8 +319,15 @@ def test_sparse_helpers_agree_with_scipy() -> None:
     v = _Vec(cols, rng.random(len(cols)).astype(np.float32))
     v_csr = sp.csr_matrix((v.vals, v.cols, [0, len(cols)]), shape=(1, n_terms))
     m = space.matrix[rows]
-    assert np.allclose(space.dots(m, v), (m @ v_csr.T).toarray().ravel(), atol=1e-6)
-    assert space.dots(m, v).any()
+    picked = _Rows.of(space.matrix, rows)  # scipy's C loop, called directly
+    for mine, scipys in zip(picked, (m.indptr, m.indices, m.data), strict=True):
+        assert np.array_equal(mine, scipys) and mine.dtype == scipys.dtype
+    assert all(len(a) == 0 for a in _Rows.of(space.matrix, rows[:0])[1:])
+    dense = rng.random(n_terms)
+    assert np.array_equal(picked.times(dense), m @ dense)  # the same products, to the bit
+    assert np.array_equal(picked.tail(2).times(dense), m[2:] @ dense)
+    assert np.allclose(space.dots(picked, v), (m @ v_csr.T).toarray().ravel(), atol=1e-6)
+    assert space.dots(picked, v).any()
     assert np.array_equal(space.values(v, m.indices), v_csr.toarray().ravel()[m.indices])
     assert m.nnz * 256 >= n_terms
     total = _sum_rows(m)  # summed in a dense array
@@ -340,16 +348,20 @@ def test_sparse_helpers_agree_with_scipy() -> None:
     )
     assert np.isclose(np.linalg.norm(_unit(both).vals), 1.0)
     empty = _Vec(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
-    assert not space.dots(m, empty).any()
+    assert not space.dots(picked, empty).any()
     assert not space._dense.any()  # the scratch array is left clean
     # the rows summed: a few entries in the run's scratch array, many in a new one
-    two = sp.csr_matrix((m.data[:2], m.indices[:2], [0, 2]), shape=(1, n_terms))  # a few
-    for rows_summed, few in ((two, True), (m, False)):
-        with space.summed(rows_summed.indices, rows_summed.data) as total:
-            wanted = np.asarray(rows_summed.sum(axis=0, dtype=np.float64)).ravel()
-            assert np.allclose(total, wanted, atol=1e-9) and total.any()
+    two = _Rows(np.array([0, 2], dtype=picked.indptr.dtype), picked.indices, picked.data)
+    for rows_summed, few in ((two, True), (picked, False)):  # a few entries, then many
+        with space.summed(rows_summed) as total:
+            end = rows_summed.indptr[-1]
+            wanted = np.bincount(picked.indices[:end], picked.data[:end], minlength=n_terms)
+            assert np.array_equal(total, wanted) and total.any()  # in entry order: to the bit
             assert (total is space._sums) == few
         assert not space._sums.any()
+    with space.summed(picked.tail(2)) as total:  # a view from the third row on
+        rest = m[2:]
+        assert np.array_equal(total, np.bincount(rest.indices, rest.data, minlength=n_terms))
     with space.marked(m.indices[:3]) as marks:  # the columns marked, for the block
         assert set(np.flatnonzero(marks)) == set(m.indices[:3])
     assert not space._marks.any()
