@@ -198,7 +198,7 @@ class Space:
         self._sums = np.zeros(len(self.ids), dtype=np.float64)  # see `summed`
         self._marks = np.zeros(len(self.ids), dtype=bool)  # see `marked`
         self._titled: dict[str, np.ndarray] = {}  # by keyword text: hashing a Concept costs
-        self._column_of: dict[str, int | None] = {}
+        self._column_of: dict[str, int] = {}  # see `known`
         self._pool: tuple[frozenset[str], _Pool] | None = None
 
     def columns(self, terms: Sequence[str]) -> np.ndarray:
@@ -209,12 +209,18 @@ class Space:
         found = self.ids[at] == wanted if len(self.ids) else np.zeros(len(wanted), dtype=bool)
         return np.where(found, at, -1)
 
+    def known(self, terms: Sequence[str]) -> np.ndarray:
+        """`columns`, kept per term for the run (readers share keywords' terms): the terms not
+        met yet are looked up together."""
+        new = [t for t in dict.fromkeys(terms) if t not in self._column_of]
+        if new:
+            self._column_of.update(zip(new, self.columns(new).tolist(), strict=True))
+        return np.fromiter(map(self._column_of.__getitem__, terms), np.int64, len(terms))
+
     def column(self, term: str) -> int | None:
-        """The column of one term, or None (kept: readers share keywords' terms)."""
-        if term not in self._column_of:
-            j = int(self.columns([term])[0])
-            self._column_of[term] = j if j >= 0 else None
-        return self._column_of[term]
+        """The column of one term, or None."""
+        j = int(self.known([term])[0])
+        return j if j >= 0 else None
 
     def word(self, j: int) -> str:
         """The word shown for the single-word term of column j."""
@@ -224,17 +230,37 @@ class Space:
         """The unit TF-IDF vector of some terms (terms unknown to the corpus are ignored)."""
         key = tuple(terms)
         if key not in self._vectors:
-            counts = Counter(int(j) for j in self.columns(terms) if j >= 0)
-            cols = np.array(sorted(counts), dtype=np.int64)
-            # what TfidfTransformer(sublinear_tf=True, norm="l2") does to one row
-            weights = ((1.0 + np.log([counts[j] for j in cols])) * self.idf[cols]).astype(
-                np.float32
-            )
-            norm = np.sqrt(np.sum(weights.astype(np.float64) ** 2))
-            if norm:
-                weights = (weights / norm).astype(np.float32)
-            self._vectors[key] = _Vec(cols, weights)
+            self._make_vectors([key])
         return self._vectors[key]
+
+    def prepare(self, concepts: Iterable[Concept]) -> None:
+        """The vectors and title rows of the concepts not met yet, worked out together (one at
+        a time, a keyword's first use cost more than a reader's similarities: ~40 us)."""
+        new = {c.text: c for c in concepts if c.text not in self._titled}.values()
+        self._make_vectors([key for key in {c.terms: 1 for c in new} if key not in self._vectors])
+        self._find_titled(list(new))
+
+    def _make_vectors(self, todo: list[tuple[str, ...]]) -> None:
+        """Each term list's vector: what TfidfTransformer(sublinear_tf=True, norm="l2") does to
+        one row, for all the lists at once (the same float operations, element by element)."""
+        cols = self.known([t for terms in todo for t in terms])
+        owner = np.repeat(np.arange(len(todo)), [len(terms) for terms in todo])
+        key = np.sort(owner[cols >= 0] * max(len(self.ids), 1) + cols[cols >= 0])
+        first = _run_starts(key)
+        starts = np.flatnonzero(first)
+        counts = np.diff(np.append(starts, len(key)))  # a term's count in its list
+        key = key[first]
+        owner, cols = np.divmod(key, max(len(self.ids), 1))
+        weights = ((1.0 + np.log(counts)) * self.idf[cols]).astype(np.float32)
+        bounds = np.searchsorted(owner, np.arange(len(todo) + 1))
+        squares = weights.astype(np.float64) ** 2
+        # summed one list at a time: np.add.reduceat associates the terms of a sum otherwise
+        lengths = [
+            np.sqrt(np.sum(squares[lo:hi])) if hi > lo else 1.0 for lo, hi in pairwise(bounds)
+        ]
+        weights = (weights / np.repeat(lengths, np.diff(bounds))).astype(np.float32)
+        for terms, lo, hi in zip(todo, bounds[:-1], bounds[1:], strict=True):
+            self._vectors[terms] = _Vec(cols[lo:hi], weights[lo:hi])
 
     def dots(self, m: _Rows, v: _Vec) -> np.ndarray:
         """Each of some rows of the TF-IDF matrix dotted with `v`, in one pass of scipy's C
@@ -305,7 +331,7 @@ class Space:
             return [(np.zeros(0, dtype=np.int64), np.zeros(0)) for _ in concepts]
         keys = [len(c.keys) for c in concepts]
         key_of = np.repeat(np.arange(len(concepts)), keys)
-        key_cols = self.columns([key for c in concepts for key in c.keys])
+        key_cols = self.known([key for c in concepts for key in c.keys])
         n_keys = np.array(keys, dtype=np.int64)
 
         def least(m: sp.csc_matrix) -> tuple[np.ndarray, np.ndarray]:
@@ -329,7 +355,7 @@ class Space:
         word_of = np.repeat(
             np.array(phrases, dtype=np.int64), [len(concepts[i].words) for i in phrases]
         )
-        word_cols = self.columns([w for i in phrases for w in concepts[i].words])
+        word_cols = self.known([w for i in phrases for w in concepts[i].words])
         known = word_cols >= 0
         weights = self.idf[word_cols[known]]
         total = np.bincount(word_of[known], weights, minlength=len(concepts))
@@ -348,8 +374,9 @@ class Space:
         group = group[starts]
         keep = best > 0
         group, best = group[keep], best[keep]
-        bounds = np.searchsorted(group // n, np.arange(len(concepts) + 1))
-        return [(group[lo:hi] % n, best[lo:hi]) for lo, hi in pairwise(bounds)]
+        owner, rows = np.divmod(group, n)
+        bounds = np.searchsorted(owner, np.arange(len(concepts) + 1))
+        return [(rows[lo:hi], best[lo:hi]) for lo, hi in pairwise(bounds)]
 
     def pool(self, candidates: Sequence[Paper]) -> _Pool:
         """The candidates as readers share them (the last set asked for is kept: successive
@@ -362,20 +389,24 @@ class Space:
     def in_title(self, c: Concept) -> np.ndarray:
         """The corpus rows whose title holds the concept (kept for the readers who share it)."""
         if c.text not in self._titled:
-            found = None
-            for key in c.keys:  # the rows holding every key: the columns' rows intersected
-                rows = self._rows_holding(self.title, key)
-                found = rows if found is None else np.intersect1d(found, rows, assume_unique=True)
-            self._titled[c.text] = found if found is not None else np.zeros(0, dtype=np.int64)
+            self._find_titled([c])
         return self._titled[c.text]
 
-    def _rows_holding(self, m: sp.csc_matrix, term: str) -> np.ndarray:
-        """The rows of `m` where a term's count is not 0, ascending."""
-        j = self.column(term)
-        if j is None:
-            return np.zeros(0, dtype=np.int64)
-        lo, hi = m.indptr[j], m.indptr[j + 1]
-        return np.sort(m.indices[lo:hi][m.data[lo:hi] > 0]).astype(np.int64)
+    def _find_titled(self, concepts: list[Concept]) -> None:
+        """`in_title` of some concepts: the rows holding every key (the columns' rows,
+        intersected)."""
+        cols = iter(self.known([key for c in concepts for key in c.keys]).tolist())
+        m = self.title
+        for c in concepts:
+            found = None
+            for j in (next(cols) for _ in c.keys):
+                if j < 0:
+                    rows = np.zeros(0, dtype=np.int64)
+                else:
+                    lo, hi = m.indptr[j], m.indptr[j + 1]
+                    rows = np.sort(m.indices[lo:hi][m.data[lo:hi] > 0]).astype(np.int64)
+                found = rows if found is None else np.intersect1d(found, rows, assume_unique=True)
+            self._titled[c.text] = found if found is not None else np.zeros(0, dtype=np.int64)
 
     def matches(self, text: str) -> int:
         """How many papers of the corpus hold this keyword at all (for `digest check`)."""
@@ -714,6 +745,9 @@ def rank_many(
     stage = STAGE if included_only else 1  # else a reader's numbers cover every candidate
     for lo in range(0, len(profiles), stage):
         part = range(lo, min(lo + stage, len(profiles)))
+        # the keywords of the readers who get as far as similarities, worked out together
+        similar = [k for k in part if not _screened_out(pool, profiles[k], included_only)]
+        space.prepare(c for k in similar for c in _concepts(profiles[k]))
         scored = [
             _scored(pool, profiles[k], taken[k] if taken else (), included_only) for k in part
         ]
@@ -735,17 +769,28 @@ class _Scored(NamedTuple):
     similar: _Similar
 
 
+def _concepts(profile: Profile) -> list[Concept]:
+    """A reader's keywords as concepts (those with a content word)."""
+    return [c for c in map(concept, profile.keywords) if c is not None]
+
+
+def _screened_out(pool: _Pool, profile: Profile, included_only: bool) -> bool:
+    """Whether a reader's ranking of included papers is empty for want of evidence (most
+    readers with no digest): no candidate carries any of their keywords, none is by an author
+    they follow, and the threshold is above 0."""
+    screened = included_only and profile.threshold > 0 and not profile.authors
+    return screened and not pool.any_evidence(_concepts(profile))
+
+
 def _scored(
     pool: _Pool, profile: Profile, taken: Collection[str], included_only: bool
 ) -> _Scored | None:
     """One reader's evidence, similarities and scores for the pool's candidates that are
     not in `taken` (only those that could be included, with `included_only`); None when
     there are none."""
-    concepts = [c for c in map(concept, profile.keywords) if c is not None]
-    # most readers with no digest: no candidate carries any evidence of their keywords
-    screened = included_only and profile.threshold > 0 and not profile.authors
-    if screened and not pool.any_evidence(concepts):
+    if _screened_out(pool, profile, included_only):
         return None
+    concepts = _concepts(profile)
     n = len(pool.papers)
     available = np.ones(n, dtype=bool)
     available[[i for pid in taken if (i := pool.position.get(pid)) is not None]] = False

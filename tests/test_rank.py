@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import sys
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -448,16 +449,50 @@ def test_title_holders_are_the_rows_with_every_key_in_the_title() -> None:
         "learning a reward model from human preferences",  # three 3-grams, all in one title
         "shaping reward model from human preferences",  # the first 3-gram in no title
     ]
-    for text in texts:
-        c = concept(text)
+    concepts = [concept(text) for text in texts]
+    together = Space(CORPUS)  # every concept's rows found in one go, as `rank_many` does
+    together.prepare(c for c in concepts if c is not None)
+    for text, c in zip(texts, concepts, strict=True):
         assert c is not None
         cols = space.columns(list(c.keys))
         dense = np.flatnonzero(
             np.min([title[:, j] if j >= 0 else np.zeros(len(title)) for j in cols], axis=0) > 0
         )
         assert np.array_equal(space.in_title(c), dense), text
+        assert np.array_equal(together.in_title(c), dense), text
     assert len(space.in_title(concept("quantization"))) >= 2  # type: ignore[arg-type]
     assert len(space.in_title(concept("learning a reward model from human preferences"))) == 1  # type: ignore[arg-type]
+
+
+def test_keyword_vectors_made_together_are_made_alone() -> None:
+    """A keyword's unit TF-IDF vector is the same, to the bit, whether it is made alone or
+    with many others at once (`Space.prepare`): sublinear counts times idf, over the length."""
+    texts = [
+        "quantization",
+        "reward model",
+        "model model",  # a term twice: 1 + log 2
+        "zebra",  # no term the corpus has
+        "learning a reward model from human preferences",  # 12 terms: pairwise sums
+        "zebra reward",
+        "reward model",  # again
+    ]
+    concepts = [c for c in map(concept, texts) if c is not None]
+    space = Space(CORPUS)
+    together = Space(CORPUS)
+    together.prepare(concepts)
+    for c in concepts:
+        counts = Counter(int(j) for j in space.columns(c.terms) if j >= 0)
+        cols = np.array(sorted(counts), dtype=np.int64)
+        weights = ((1.0 + np.log([counts[j] for j in cols])) * space.idf[cols]).astype(np.float32)
+        if len(cols):
+            weights = (weights / np.sqrt(np.sum(weights.astype(np.float64) ** 2))).astype(
+                np.float32
+            )
+        for made in (together.vector(c.terms), space.vector(c.terms)):  # together, then alone
+            assert np.array_equal(made.cols, cols) and made.cols.dtype == np.int64, c.text
+            assert np.array_equal(made.vals, weights) and made.vals.dtype == np.float32, c.text
+    assert len(together.vector(concepts[4].terms).cols) >= 8
+    assert not len(together.vector(concepts[3].terms).cols)
 
 
 @given(
