@@ -875,7 +875,7 @@ def _matched(
 def _related(
     space: Space, similar: _Similar, shown: list[int], concepts: list[Concept]
 ) -> list[tuple[str, ...]]:
-    """Per candidate at `shown`: the terms, other than the keywords, that add most to its
+    """Per candidate at `shown` (ascending): the terms, other than the keywords, that add most to its
     similarity (single words found in at least RELATED_MIN_DF papers), as words."""
     m, weights = similar.rows, similar.weights
     n = len(m.indptr) - 1
@@ -889,10 +889,12 @@ def _related(
         with space.marked(own) as theirs:
             keep = keep[~theirs[m.indices[keep]]]
     where, cols, values = row[keep], m.indices[keep], m.data[keep] * weights[keep]
+    # entries are in row order and `shown` ascends: each candidate's are one stretch
+    starts = np.searchsorted(where, shown, side="left").tolist()
+    ends = np.searchsorted(where, shown, side="right").tolist()
     out = []
-    for i in shown:
-        mine = where == i
-        weight, at = values[mine], cols[mine]
+    for lo, hi in zip(starts, ends, strict=True):
+        weight, at = values[lo:hi], cols[lo:hi]
         if len(weight) > RELATED:  # the RELATED largest, and any equal to the last of them
             pick = weight >= np.partition(weight, len(weight) - RELATED)[len(weight) - RELATED]
             weight, at = weight[pick], at[pick]

@@ -28,8 +28,6 @@ from digest.render import (
     DigestView,
     Headers,
     Renderer,
-    _quoted_printable_body,
-    _quoted_printable_lines,
     header_safe,
     item_of,
     message_bytes,
@@ -205,20 +203,6 @@ def test_every_line_end_becomes_crlf(text: str) -> None:
     """CRLF, a lone CR and a lone LF each end one line, as the email package's generator reads
     them; each becomes CRLF, and nothing else changes."""
     assert crlf(text) == re.sub(r"\r\n|\r|\n", "\r\n", text)
-
-
-@settings(max_examples=300)
-@given(
-    st.lists(
-        st.text(alphabet=st.sampled_from("ab =.\t\r\nzé€\x00"), max_size=90)
-        | st.sampled_from(["", " ", "a" * 75 + " ", "=" * 30, "x" * 200, "\r\r", " \r\n"]),
-        max_size=8,
-    ).map("".join)
-)
-def test_bodies_encoded_line_by_line_are_the_whole_bodys_encoding(body: str) -> None:
-    """A body encoded line by line (each line once per run) is the body encoded in one go, with
-    CRLF line ends: trailing spaces and tabs, soft breaks of long lines, "=", non-ASCII, CR."""
-    assert _quoted_printable_lines(body) == crlf(_quoted_printable_body(body))
 
 
 _PLAIN_WORDS = st.text(alphabet=st.sampled_from("aZ09:()\"'=?_.,-<>@"), min_size=1, max_size=12)
