@@ -234,8 +234,8 @@ class Space:
         return self._vectors[key]
 
     def prepare(self, concepts: Iterable[Concept]) -> None:
-        """The vectors and title rows of the concepts not met yet, worked out together (one at
-        a time, a keyword's first use cost more than a reader's similarities: ~40 us)."""
+        """The vectors and title rows of the concepts not met yet, worked out together (measured:
+        29-32 -> 12-14 us a keyword, most of it looking up its terms' columns one at a time)."""
         new = {c.text: c for c in concepts if c.text not in self._titled}.values()
         self._make_vectors([key for key in {c.terms: 1 for c in new} if key not in self._vectors])
         self._find_titled(list(new))
@@ -262,12 +262,13 @@ class Space:
         for terms, lo, hi in zip(todo, bounds[:-1], bounds[1:], strict=True):
             self._vectors[terms] = _Vec(cols[lo:hi], weights[lo:hi])
 
-    def dots(self, m: _Rows, v: _Vec) -> np.ndarray:
+    def dots(self, m: _Rows, v: _Vec, at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Each of some rows of the TF-IDF matrix dotted with `v`, in one pass of scipy's C
-        loop: `v` is spread over a vocabulary-long array kept for the run, then cleared."""
+        loop, and `v`'s value at each column of `at` (0 where it has none): `v` is spread over
+        a vocabulary-long array kept for the run, then cleared."""
         self._dense[v.cols] = v.vals
         try:
-            return m.times(self._dense)
+            return m.times(self._dense), self._dense[at]
         finally:
             self._dense[v.cols] = 0.0
 
@@ -297,15 +298,6 @@ class Space:
             yield self._marks
         finally:
             self._marks[cols] = False
-
-    def values(self, v: _Vec, cols: np.ndarray) -> np.ndarray:
-        """`v`'s value at each of `cols` (0 where it has none)."""
-        self._dense[v.cols] = v.vals
-        try:
-            values: np.ndarray = self._dense[cols]
-            return values
-        finally:
-            self._dense[v.cols] = 0.0
 
     def _column(self, m: sp.csc_matrix, term: str) -> np.ndarray:
         """One term's counts over the rows of `m`, read straight from the CSC arrays."""
@@ -674,11 +666,11 @@ def _similarities(
     candidates = _Rows(
         picked.indptr[: k + 1].copy(), picked.indices[:split].copy(), picked.data[:split].copy()
     )
-    similarity = space.dots(picked, profile)
+    # the profile's value at the candidates' terms (for reasons), while it is spread out
+    similarity, at_profile = space.dots(picked, profile, candidates.indices)
     cosine, on_topic = similarity[:k], similarity[k:]
     if not len(on_topic):
-        weights = space.values(profile, candidates.indices)
-        return _Similar(np.ones(k), cosine, candidates, weights)
+        return _Similar(np.ones(k), cosine, candidates, at_profile)
     reference = _median(on_topic) or 1.0
     with space.summed(picked.tail(k)) as total:
         products = picked.times(total)
@@ -686,8 +678,7 @@ def _similarities(
     by_candidate, by_total = products[:k], products[k:]
     length2 = float(by_total.sum())  # |s|^2
     if not length2:  # on-topic papers without terms: nothing to widen by
-        weights = space.values(profile, candidates.indices)
-        return _Similar(cosine / reference, cosine / reference, candidates, weights)
+        return _Similar(cosine / reference, cosine / reference, candidates, at_profile)
     weight = FEEDBACK / math.sqrt(length2)
     norm = math.sqrt(
         float(np.dot(profile.vals, profile.vals))
@@ -696,7 +687,7 @@ def _similarities(
     )
     wide = (cosine + weight * by_candidate) / norm
     wide_reference = _median((on_topic + weight * by_total) / norm) or 1.0
-    weights = (space.values(profile, candidates.indices) + weight * at_candidates) / norm
+    weights = (at_profile + weight * at_candidates) / norm
     return _Similar(cosine / reference, wide / wide_reference, candidates, weights)
 
 
@@ -875,8 +866,8 @@ def _matched(
 def _related(
     space: Space, similar: _Similar, shown: list[int], concepts: list[Concept]
 ) -> list[tuple[str, ...]]:
-    """Per candidate at `shown` (ascending): the terms, other than the keywords, that add most to its
-    similarity (single words found in at least RELATED_MIN_DF papers), as words."""
+    """Per candidate at `shown` (ascending): the terms, other than the keywords, that add most
+    to its similarity (single words found in at least RELATED_MIN_DF papers), as words."""
     m, weights = similar.rows, similar.weights
     n = len(m.indptr) - 1
     row = np.repeat(np.arange(n), np.diff(m.indptr))

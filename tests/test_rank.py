@@ -327,9 +327,9 @@ def test_sparse_helpers_agree_with_scipy() -> None:
     dense = rng.random(n_terms)
     assert np.array_equal(picked.times(dense), m @ dense)  # the same products, to the bit
     assert np.array_equal(picked.tail(2).times(dense), m[2:] @ dense)
-    assert np.allclose(space.dots(picked, v), (m @ v_csr.T).toarray().ravel(), atol=1e-6)
-    assert space.dots(picked, v).any()
-    assert np.array_equal(space.values(v, m.indices), v_csr.toarray().ravel()[m.indices])
+    products, at = space.dots(picked, v, m.indices)
+    assert np.allclose(products, (m @ v_csr.T).toarray().ravel(), atol=1e-6) and products.any()
+    assert np.array_equal(at, v_csr.toarray().ravel()[m.indices])
     assert m.nnz * 256 >= n_terms
     total = _sum_rows(m)  # summed in a dense array
     wide = sp.csr_matrix((m.data, m.indices, m.indptr), shape=(m.shape[0], 10**9))
@@ -349,7 +349,7 @@ def test_sparse_helpers_agree_with_scipy() -> None:
     )
     assert np.isclose(np.linalg.norm(_unit(both).vals), 1.0)
     empty = _Vec(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
-    assert not space.dots(picked, empty).any()
+    assert not any(a.any() for a in space.dots(picked, empty, m.indices))
     assert not space._dense.any()  # the scratch array is left clean
     # the rows summed: a few entries in the run's scratch array, many in a new one
     two = _Rows(np.array([0, 2], dtype=picked.indptr.dtype), picked.indices, picked.data)
