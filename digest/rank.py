@@ -736,11 +736,17 @@ def rank_many(
     stage = STAGE if included_only else 1  # else a reader's numbers cover every candidate
     for lo in range(0, len(profiles), stage):
         part = range(lo, min(lo + stage, len(profiles)))
+        screened = [_screened_out(pool, profiles[k], included_only) for k in part]
         # the keywords of the readers who get as far as similarities, worked out together
-        similar = [k for k in part if not _screened_out(pool, profiles[k], included_only)]
-        space.prepare(c for k in similar for c in _concepts(profiles[k]))
+        space.prepare(
+            c
+            for k, skip in zip(part, screened, strict=True)
+            if not skip
+            for c in _concepts(profiles[k])
+        )
         scored = [
-            _scored(pool, profiles[k], taken[k] if taken else (), included_only) for k in part
+            None if skip else _scored(pool, profiles[k], taken[k] if taken else (), included_only)
+            for k, skip in zip(part, screened, strict=True)
         ]
         for k, one in zip(part, scored, strict=True):
             yield _ranking(pool, profiles[k], one, included_only) if one else []
@@ -778,9 +784,7 @@ def _scored(
 ) -> _Scored | None:
     """One reader's evidence, similarities and scores for the pool's candidates that are
     not in `taken` (only those that could be included, with `included_only`); None when
-    there are none."""
-    if _screened_out(pool, profile, included_only):
-        return None
+    there are none. Readers `_screened_out` are left out before."""
     concepts = _concepts(profile)
     n = len(pool.papers)
     available = np.ones(n, dtype=bool)
