@@ -97,6 +97,9 @@ class Rendered:
     subject: str
     text: str
     html: str
+    # runs of whole lines the layout writes in every digest's HTML, in order: encoded once
+    # per run (`message_bytes`); any text gives the same message, only slower or faster
+    layout: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -215,6 +218,7 @@ class Renderer:
         wrapped = lru_cache(maxsize=100_000)(partial(do_wordwrap, text_env))
         text_env.filters["wordwrap"] = pass_environment(lambda _, s, *a, **k: wrapped(s, *a, **k))
         self.html = self._compile(html_env, compiled.html, "digest.mjml")
+        self.layout = _layout_lines(compiled.html)
         self.text = self._compile(text_env, sources["digest.txt"], "digest.txt")
         self.subject = self._compile(text_env, sources["subject.txt"], "subject.txt")
 
@@ -246,7 +250,23 @@ class Renderer:
         preheader = "; ".join(i.title for i in view.items[:3]) or "Nothing new matched this time"
         text = self.text.render(values)
         html = self.html.render(values, subject=subject, preheader=preheader[:140])
-        return Rendered(subject=subject, text=text, html=html)
+        return Rendered(subject=subject, text=text, html=html, layout=self.layout)
+
+
+_JINJA = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.DOTALL)
+LAYOUT_LINES = 256  # characters of whole lines from which a run of the layout is encoded once
+
+
+def _layout_lines(source: str) -> tuple[str, ...]:
+    """The runs of whole lines between a template's Jinja tags (the text every digest has:
+    most of an HTML digest is its head and styles), the longer ones."""
+    runs = []
+    for k, text in enumerate(_JINJA.split(source)):
+        start = 0 if k == 0 else text.find("\n") + 1
+        run = text[start : text.rfind("\n") + 1]
+        if len(run) >= LAYOUT_LINES:
+            runs.append(run)
+    return tuple(runs)
 
 
 def _quoted_printable_body(body: str) -> str:
@@ -254,6 +274,35 @@ def _quoted_printable_body(body: str) -> str:
     encoder, which was most of the cost of a digest; a final newline as email's set_content."""
     body = body if body.endswith("\n") else body + "\n"
     return binascii.b2a_qp(body.encode("utf-8"), istext=True).decode("ascii")
+
+
+def _encoded_lines(lines: str) -> str:
+    """Whole lines as quoted-printable, with CRLF line ends."""
+    return _crlf(binascii.b2a_qp(lines.encode("utf-8"), istext=True).decode("ascii"))
+
+
+_encoded_layout = lru_cache(maxsize=64)(_encoded_lines)  # the layout's, once per run
+
+
+def _quoted_printable_crlf(body: str, layout: tuple[str, ...] = ()) -> str:
+    """`_crlf(_quoted_printable_body(body))`, the runs of `layout` found at line starts in
+    order encoded once (measured: ~60% of a digest's HTML, and of its encoding time).
+
+    Quoted-printable encodes each line apart from the others: whole lines encoded in pieces
+    give the whole's encoding. Not with a CR in the body: binascii then decides the line
+    ends of its output from the first line end of its input."""
+    if not layout or "\r" in body:
+        return _crlf(_quoted_printable_body(body))
+    out, at = [], 0
+    for lines in layout:
+        i = body.find(lines, at)
+        if i < 0 or (i and body[i - 1] != "\n"):
+            continue
+        out += [_encoded_lines(body[at:i]), _encoded_layout(lines)]
+        at = i + len(lines)
+    if at < len(body) or not out:  # with the final newline `_quoted_printable_body` adds
+        out.append(_crlf(_quoted_printable_body(body[at:])))
+    return "".join(out)
 
 
 def _quoted_printable(body: str, subtype: str) -> EmailMessage:
@@ -353,7 +402,7 @@ def message_bytes(rendered: Rendered, headers: Headers) -> bytes:
     # whole bodies: encoding each line once per run was slower in a run's order (175 against
     # 155-159 us a digest): each of ~300 lines cost a cache lookup, and ~20 are the digest's own
     text = _crlf(_quoted_printable_body(rendered.text))
-    html = _crlf(_quoted_printable_body(rendered.html))
+    html = _quoted_printable_crlf(rendered.html, rendered.layout)
     boundary = "=" * 15 + f"{random.randrange(sys.maxsize):019d}" + "=="
     while f"--{boundary}" in text or f"--{boundary}" in html:  # as the email package does
         boundary += "="

@@ -17,7 +17,7 @@ import feedparser
 import pytest
 from browser import layout, screenshot
 from conftest import FIXTURES, fixture_bytes
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from digest.errors import ConfigError
@@ -28,6 +28,8 @@ from digest.render import (
     DigestView,
     Headers,
     Renderer,
+    _quoted_printable_body,
+    _quoted_printable_crlf,
     header_safe,
     item_of,
     message_bytes,
@@ -203,6 +205,34 @@ def test_every_line_end_becomes_crlf(text: str) -> None:
     """CRLF, a lone CR and a lone LF each end one line, as the email package's generator reads
     them; each becomes CRLF, and nothing else changes."""
     assert crlf(text) == re.sub(r"\r\n|\r|\n", "\r\n", text)
+
+
+_LINE_TEXT = st.text(alphabet=st.sampled_from("ab =\t.é€\r\n"), max_size=90)
+_RUNS = st.lists(_LINE_TEXT.map(lambda t: t + "\n"), min_size=1, max_size=3).map("".join)
+
+
+@settings(max_examples=300)
+@given(
+    layout=st.lists(_RUNS, max_size=3),
+    pieces=st.lists(st.tuples(_LINE_TEXT, st.integers(0, 3)), max_size=6),
+)
+@example(layout=["=\n"], pieces=[("", 0), ("\r\r\r", 3)])  # CRs: encoded in one go only
+def test_the_layout_encoded_apart_gives_the_whole_encoding(
+    layout: list[str], pieces: list[tuple[str, int]]
+) -> None:
+    """An HTML body encoded with its layout's runs of whole lines encoded once is the body
+    encoded in one go: runs at line starts or not, missing, repeated, out of order, between
+    text with spaces before line ends, long lines, CRs, or none."""
+    body = "".join(text + (layout[k] if k < len(layout) else "") for text, k in pieces)
+    assert _quoted_printable_crlf(body, tuple(layout)) == crlf(_quoted_printable_body(body))
+
+
+def test_a_digest_encodes_most_of_its_layout_once() -> None:
+    """The runs kept from the compiled layout are found at line starts of a rendered digest
+    and make most of its HTML."""
+    rendered = RENDERER.render(view(GOLDEN_ITEMS))
+    found = [run for run in rendered.layout if ("\n" + run) in rendered.html]
+    assert sum(map(len, found)) > len(rendered.html) / 2
 
 
 _PLAIN_WORDS = st.text(alphabet=st.sampled_from("aZ09:()\"'=?_.,-<>@"), min_size=1, max_size=12)
