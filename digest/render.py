@@ -276,32 +276,34 @@ def _quoted_printable_body(body: str) -> str:
     return binascii.b2a_qp(body.encode("utf-8"), istext=True).decode("ascii")
 
 
-def _encoded_lines(lines: str) -> str:
-    """Whole lines as quoted-printable, with CRLF line ends."""
-    return _crlf(binascii.b2a_qp(lines.encode("utf-8"), istext=True).decode("ascii"))
+def _encoded(body: str) -> str:
+    """A body as quoted-printable with CRLF line ends, as a message holds it."""
+    return _crlf(_quoted_printable_body(body))
 
 
-_encoded_layout = lru_cache(maxsize=64)(_encoded_lines)  # the layout's, once per run
+_encoded_layout = lru_cache(maxsize=64)(_encoded)  # the layout's runs, once per run
 
 
 def _quoted_printable_crlf(body: str, layout: tuple[str, ...] = ()) -> str:
-    """`_crlf(_quoted_printable_body(body))`, the runs of `layout` found at line starts in
-    order encoded once (measured: ~60% of a digest's HTML, and of its encoding time).
+    """`_encoded(body)`, the runs of `layout` found at line starts in order encoded once
+    (measured: ~60% of a digest's HTML, and of its encoding time).
 
     Quoted-printable encodes each line apart from the others: whole lines encoded in pieces
     give the whole's encoding. Not with a CR in the body: binascii then decides the line
     ends of its output from the first line end of its input."""
     if not layout or "\r" in body:
-        return _crlf(_quoted_printable_body(body))
+        return _encoded(body)
     out, at = [], 0
     for lines in layout:
         i = body.find(lines, at)
         if i < 0 or (i and body[i - 1] != "\n"):
             continue
-        out += [_encoded_lines(body[at:i]), _encoded_layout(lines)]
+        if i > at:  # the text before the run ends a line: encoded as a body of its own
+            out.append(_encoded(body[at:i]))
+        out.append(_encoded_layout(lines))
         at = i + len(lines)
-    if at < len(body) or not out:  # with the final newline `_quoted_printable_body` adds
-        out.append(_crlf(_quoted_printable_body(body[at:])))
+    if at < len(body) or not out:  # with the final newline a body is given
+        out.append(_encoded(body[at:]))
     return "".join(out)
 
 
@@ -401,7 +403,7 @@ def message_bytes(rendered: Rendered, headers: Headers) -> bytes:
     This saves most of a digest's cost, which was header parsing and generation."""
     # the text whole; the HTML's layout once per run. Not line by line: that was slower in a
     # run's order (175 against 155-159 us a digest): each of ~300 lines cost a cache lookup
-    text = _crlf(_quoted_printable_body(rendered.text))
+    text = _encoded(rendered.text)
     html = _quoted_printable_crlf(rendered.html, rendered.layout)
     boundary = "=" * 15 + f"{random.randrange(sys.maxsize):019d}" + "=="
     while f"--{boundary}" in text or f"--{boundary}" in html:  # as the email package does

@@ -207,7 +207,8 @@ def test_every_line_end_becomes_crlf(text: str) -> None:
     assert crlf(text) == re.sub(r"\r\n|\r|\n", "\r\n", text)
 
 
-_LINE_TEXT = st.text(alphabet=st.sampled_from("ab =\t.é€\r\n"), max_size=90)
+_LINE_TEXT = st.text(alphabet=st.sampled_from("ab =\t.é€\r\n\x00"), max_size=90)
+_LINE_TEXT |= st.sampled_from(["", " ", "a" * 75 + " ", "=" * 30, "x" * 200, "\r\r", " \r\n"])
 _RUNS = st.lists(_LINE_TEXT.map(lambda t: t + "\n"), min_size=1, max_size=3).map("".join)
 
 
