@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 import zlib
 from collections import Counter
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
@@ -31,6 +32,8 @@ from digest.papers import link, merge, same_paper, title_key
 from digest.terms import VERSION as TERMS_VERSION
 from digest.terms import PaperTerms
 from digest.types import Paper, StoreResult
+
+BUSY_TIMEOUT = 30.0  # seconds a connection waits for another process's write lock
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: papers, their sources, HTTP validators
@@ -250,9 +253,9 @@ class Store:
         try:
             if str(path) != ":memory:":
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(str(path), isolation_level=None, timeout=30)
+            self.db = sqlite3.connect(str(path), isolation_level=None, timeout=BUSY_TIMEOUT)
             self.db.row_factory = sqlite3.Row
-            self.db.execute("PRAGMA journal_mode = WAL")
+            self._use_wal()
             self.db.execute("PRAGMA synchronous = NORMAL")
             self.db.execute("PRAGMA foreign_keys = ON")
             self._migrate()
@@ -279,19 +282,43 @@ class Store:
             raise
         self.db.execute("COMMIT")
 
+    def _use_wal(self) -> None:
+        """WAL journal mode, which the file keeps: set by the first process to open it. Two
+        processes opening a new file at once may both try, and SQLite answers one "database is
+        locked" at once rather than wait (a deadlock, for its busy timeout): it tries again,
+        as the busy timeout would (not stamina: its test mode drops the waits this needs)."""
+        deadline = time.monotonic() + BUSY_TIMEOUT
+        while True:
+            try:
+                self.db.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
+
     def _migrate(self) -> None:
-        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        """The schema brought up to date, one transaction per migration. The version is read
+        again under the write lock: another process opening the same new file at the same
+        moment (`digest serve` and a `digest run`) may have applied it meanwhile."""
+        while (version := self._version()) < len(MIGRATIONS):
+            with self.transaction() as db:
+                if self._version() != version:
+                    continue  # applied by the other process
+                for statement in MIGRATIONS[version].split(";\n"):
+                    if statement.strip():
+                        db.execute(statement)
+                db.execute(f"PRAGMA user_version = {version + 1}")
+
+    def _version(self) -> int:
+        """The file's schema version (refused when a newer digest made it)."""
+        version: int = self.db.execute("PRAGMA user_version").fetchone()[0]
         if version > len(MIGRATIONS):
             raise StoreError(
                 f"database {self.path} has schema version {version}; this digest knows "
                 f"{len(MIGRATIONS)}: upgrade digest"
             )
-        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-            with self.transaction() as db:
-                for statement in script.split(";\n"):
-                    if statement.strip():
-                        db.execute(statement)
-                db.execute(f"PRAGMA user_version = {number}")
+        return version
 
     # --- papers ------------------------------------------------------------------------------
 
