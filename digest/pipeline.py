@@ -44,7 +44,7 @@ from digest.feeds import FORMAT as FEED_FORMAT
 from digest.feeds import FeedEntry, build_feed, write_feed
 from digest.http import Http
 from digest.papers import dedupe, link
-from digest.rank import Ranked, Space, profile_of, quoted, rank_many
+from digest.rank import Ranked, profile_of, quoted, rank_many
 from digest.render import (
     DigestView,
     Headers,
@@ -56,6 +56,7 @@ from digest.render import (
     summary,
 )
 from digest.sources import make_source
+from digest.space import Space
 from digest.store import Claim, Mark, Store, pack
 from digest.terms import analyse, most_frequent_word
 from digest.tokens import load_secret, message_id, unsubscribe_token

@@ -25,7 +25,7 @@ import numpy as np
 from digest.text import content_words, ngrams, stem, stems
 from digest.types import Paper
 
-VERSION = 1  # bump when digest.text changes what a paper's terms are: stored analyses are redone
+VERSION = 2  # bump when digest.text changes what a paper's terms are: stored analyses are redone
 TERMS = np.dtype([("term", "<i8"), ("count", "<u4")])
 
 

@@ -19,17 +19,21 @@ from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 MAX_NGRAM = 3
 _WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)?")
+_TOKEN = re.compile(r"[^\W_]+(?:'[^\W_]+)?(?:-[^\W_]+(?:'[^\W_]+)?)*")  # a word or a compound
 _LATEX = re.compile(r"\\[a-zA-Z]+|[${}^_~\\]")
 _BRITISH = re.compile(r"(?<=\w{3})(i|y)s(e|ed|es|ing|ation|ations|ational|er|ers)$")
 _STOP = frozenset(ENGLISH_STOP_WORDS) - {"system", "bill", "fire", "interest"}
 _stemmer = snowballstemmer.stemmer("english")
 
 
+def _clean(text: str) -> str:
+    text = unicodedata.normalize("NFKC", text or "").casefold()
+    return _LATEX.sub(" ", text).replace("'s ", " ")
+
+
 def words(text: str) -> list[str]:
     """Casefolded words of a text; hyphenated words split ("post-training" -> post, training)."""
-    text = unicodedata.normalize("NFKC", text or "").casefold()
-    text = _LATEX.sub(" ", text)
-    return _WORD.findall(text.replace("'s ", " "))
+    return _WORD.findall(_clean(text))
 
 
 @lru_cache(maxsize=200_000)
@@ -41,9 +45,21 @@ def stem(word: str) -> str:
     return str(_stemmer.stemWord(word))
 
 
+def _meaningful(word: str) -> bool:
+    return word not in _STOP and (len(word) > 1 or word.isdigit())
+
+
 def content_words(text: str) -> list[str]:
-    """The words of a text that carry meaning (stop words and single letters dropped)."""
-    return [w for w in words(text) if w not in _STOP and (len(w) > 1 or w.isdigit())]
+    """The words of a text that carry meaning: stop words and single letters dropped, except in
+    a hyphenated compound that would keep fewer than two words without them ("out-of-domain"
+    stays out, of, domain rather than becoming "domain"; "mixture-of-experts" is mixture,
+    experts, as "mixture of experts" is)."""
+    out = []
+    for token in _TOKEN.findall(_clean(text)):
+        parts = token.split("-")
+        kept = [w for w in parts if _meaningful(w)]
+        out += parts if len(parts) > 1 and len(kept) < 2 else kept
+    return out
 
 
 def stems(text: str) -> list[str]:

@@ -1,0 +1,128 @@
+"""The ranking space of a run: the stored corpus as TF-IDF rows and per-field term counts.
+
+    space = Space(corpus)            # once per run (from kept analyses: see `digest.terms`)
+    space.rows_with(space.title, ["mixtur expert"])  -> rows whose title holds every key
+
+Machinery only: what a paper is about for a reader is decided in `digest.model`. Rows are the
+corpus papers in order; columns are the corpus's terms (stem 1..3-grams, `digest.text`), named
+by their 64-bit ids. The TF-IDF matrix is scikit-learn's TfidfTransformer (sublinear tf, l2
+rows) over the counts of title (twice), abstract and HF ai_keywords.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.feature_extraction.text import TfidfTransformer
+
+from digest.terms import TERMS, PaperTerms, analyse, most_frequent_word, term_ids
+from digest.types import Paper
+
+RELATED_MIN_DF = 3  # a word shown as "related" is in at least this many papers
+RELATED_MAX_SHARE = 0.05  # ... and in at most this share of them ("model", "parameters" say little)
+
+
+class Space:
+    """The TF-IDF space of a corpus, with per-field term counts. Fit once per run."""
+
+    def __init__(
+        self,
+        corpus: Sequence[Paper],
+        analysed: Sequence[PaperTerms] | None = None,
+        words: Mapping[str, str] | None = None,
+    ) -> None:
+        """`analysed`: each paper's terms, when kept from an earlier run (`digest.terms`), with
+        `words`, the word shown for each stem; else both are made from the papers here."""
+        self.papers = list(corpus)
+        self.row = {p.id: i for i, p in enumerate(self.papers)}
+        if analysed is None or words is None:
+            surface: Counter[tuple[str, str]] = Counter()
+            analysed = [analyse(p, surface) for p in self.papers]
+            words = most_frequent_word(surface)
+        per_field = [
+            [getattr(a, name) for a in analysed] for name in ("title", "abstract", "keywords")
+        ]
+        every = [a for arrays in per_field for a in arrays]
+        ids = np.concatenate([a["term"] for a in every]) if every else np.zeros(0, np.int64)
+        self.ids = np.unique(ids)  # the columns: term ids, ascending
+        shape = (len(self.papers), len(self.ids))
+        self.title, self.abstract, self.keywords = (
+            self._counts(arrays, shape) for arrays in per_field
+        )
+        if len(self.ids):
+            transformer = TfidfTransformer(sublinear_tf=True, norm="l2")
+            counts = 2 * self.title + self.abstract + self.keywords
+            self.matrix = sp.csr_matrix(transformer.fit_transform(counts), dtype=np.float32)
+            self.idf = transformer.idf_
+        else:
+            self.matrix, self.idf = sp.csr_matrix(shape, dtype=np.float32), np.zeros(0)
+        df = np.bincount(self.matrix.indices, minlength=len(self.ids))
+        stems = list(words)
+        at = self.columns(stems)
+        self._word = {int(j): words[s] for j, s in zip(at, stems, strict=True) if j >= 0}
+        # single words fit to show as "related": in a few papers, but not in most
+        self.shown = np.zeros(len(self.ids), dtype=bool)
+        self.shown[at[at >= 0]] = True
+        self.shown &= (df >= RELATED_MIN_DF) & (df <= max(RELATED_MAX_SHARE * len(self.papers), 10))
+        self.cache: dict[Any, Any] = {}  # per-run values of the model (`digest.model.topic`)
+
+    def _counts(self, arrays: list[np.ndarray], shape: tuple[int, int]) -> sp.csc_matrix:
+        """One field's term counts, papers x terms (CSC: a term's papers are contiguous)."""
+        entries = np.concatenate(arrays) if arrays else np.zeros(0, dtype=TERMS)
+        rows = np.repeat(np.arange(len(arrays)), [len(a) for a in arrays])
+        cols = np.searchsorted(self.ids, entries["term"])
+        data = entries["count"].astype(np.float32)
+        return sp.csc_matrix((data, (rows, cols)), shape=shape, dtype=np.float32)
+
+    def columns(self, terms: Sequence[str]) -> np.ndarray:
+        """The column of each term; -1 for a term the corpus does not have."""
+        if not len(self.ids):
+            return np.full(len(terms), -1, dtype=np.int64)
+        wanted = term_ids(terms)
+        at = np.minimum(np.searchsorted(self.ids, wanted), len(self.ids) - 1)
+        return np.where(self.ids[at] == wanted, at, -1)
+
+    def word(self, j: int) -> str | None:
+        """The word shown for the single-word term of column j (None for an n-gram)."""
+        return self._word.get(j)
+
+    def rows_with(self, field: sp.csc_matrix, keys: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """The rows whose field holds every key (ascending), and the least count of the keys."""
+        rows, counts = np.arange(len(self.papers)), None
+        for j in self.columns(keys).tolist():
+            if j < 0:
+                return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+            lo, hi = field.indptr[j], field.indptr[j + 1]
+            order = np.argsort(field.indices[lo:hi])
+            has, values = field.indices[lo:hi][order], field.data[lo:hi][order]
+            rows, mine, theirs = np.intersect1d(rows, has, assume_unique=True, return_indices=True)
+            counts = values[theirs] if counts is None else np.minimum(counts[mine], values[theirs])
+        if counts is None:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        return rows.astype(np.int64), counts
+
+    def vector(self, terms: Sequence[str]) -> sp.csr_matrix:
+        """The unit TF-IDF row (1 x terms) of some terms; those the corpus lacks are ignored."""
+        cols = self.columns(terms)
+        cols = cols[cols >= 0]
+        counts = np.bincount(cols, minlength=len(self.ids)) if len(cols) else np.zeros(0)
+        at = np.flatnonzero(counts)
+        values = (1 + np.log(counts[at])) * self.idf[at] if len(at) else np.zeros(0)
+        return unit(sp.csr_matrix((values, (np.zeros(len(at), int), at)), shape=(1, len(self.ids))))
+
+    def matches(self, text: str) -> int:
+        """How many papers hold a keyword anywhere, as `digest.model` matches it (for `check`)."""
+        from digest.model import topic  # the model reads the space; only this asks the model
+
+        found = topic(self, text)
+        return len(found.rows) if found else 0
+
+
+def unit(v: sp.csr_matrix) -> sp.csr_matrix:
+    """A sparse row scaled to length 1 (unchanged when it is zero)."""
+    norm = float(np.sqrt(v.multiply(v).sum()))
+    return sp.csr_matrix(v / norm) if norm else sp.csr_matrix(v)
