@@ -151,7 +151,8 @@ def evidence(topics: list[Topic], rows: np.ndarray) -> np.ndarray:
 
 def combined(presence: np.ndarray) -> np.ndarray:
     """The topics' evidence per paper combined as a noisy-or: each adds what the others lack."""
-    return 1.0 - np.prod(1.0 - presence, axis=0)
+    out: np.ndarray = 1.0 - np.prod(1.0 - presence, axis=0)
+    return out
 
 
 def profile(space: Space, topics: list[Topic], liked_rows: np.ndarray) -> sp.csr_matrix:
@@ -187,7 +188,8 @@ def _cosines(space: Space, vector: sp.csr_matrix, rows: np.ndarray) -> np.ndarra
 
 def score(evidence: np.ndarray, relative: np.ndarray) -> np.ndarray:
     """The order of a reader's papers: evidence plus weighted, capped relative similarity."""
-    return evidence + SIMILARITY_WEIGHT * np.minimum(relative, MAX_RELATIVE)
+    out: np.ndarray = evidence + SIMILARITY_WEIGHT * np.minimum(relative, MAX_RELATIVE)
+    return out
 
 
 def eligible(evidence: np.ndarray, relative: np.ndarray, threshold: float) -> np.ndarray:

@@ -54,7 +54,7 @@ def content_words(text: str) -> list[str]:
     a hyphenated compound that would keep fewer than two words without them ("out-of-domain"
     stays out, of, domain rather than becoming "domain"; "mixture-of-experts" is mixture,
     experts, as "mixture of experts" is)."""
-    out = []
+    out: list[str] = []
     for token in _TOKEN.findall(_clean(text)):
         parts = token.split("-")
         kept = [w for w in parts if _meaningful(w)]
