@@ -131,7 +131,7 @@ def _topic(space: Space, keyword: str) -> Topic | None:
 
 def centroid(space: Space, rows: np.ndarray) -> sp.csr_matrix:
     """The unit centroid of some corpus rows, cut to its FEEDBACK_TERMS strongest terms."""
-    total = sp.csr_matrix(space.matrix[rows].sum(axis=0))
+    total = space.summed(rows)
     if total.nnz > FEEDBACK_TERMS:
         weakest = np.partition(total.data, -FEEDBACK_TERMS)[-FEEDBACK_TERMS]
         total.data[total.data < weakest] = 0
@@ -161,7 +161,7 @@ def profile(space: Space, topics: list[Topic], liked_rows: np.ndarray) -> sp.csr
     for t in topics:
         total = total + t.vector
     if len(liked_rows):
-        total = total + unit(sp.csr_matrix(space.matrix[liked_rows].sum(axis=0)))
+        total = total + unit(space.summed(liked_rows))
     return unit(total)
 
 

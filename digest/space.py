@@ -92,27 +92,37 @@ class Space:
 
     def rows_with(self, field: sp.csc_matrix, keys: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """The rows whose field holds every key (ascending), and the least count of the keys."""
-        rows, counts = np.arange(len(self.papers)), None
+        rows: np.ndarray | None = None
+        counts: np.ndarray | None = None
         for j in self.columns(keys).tolist():
             if j < 0:
                 return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
             lo, hi = field.indptr[j], field.indptr[j + 1]
             order = np.argsort(field.indices[lo:hi])
             has, values = field.indices[lo:hi][order], field.data[lo:hi][order]
+            if rows is None or counts is None:
+                rows, counts = has, values
+                continue
             rows, mine, theirs = np.intersect1d(rows, has, assume_unique=True, return_indices=True)
-            counts = values[theirs] if counts is None else np.minimum(counts[mine], values[theirs])
-        if counts is None:
+            counts = np.minimum(counts[mine], values[theirs])
+        if rows is None or counts is None:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
         return rows.astype(np.int64), counts
 
     def vector(self, terms: Sequence[str]) -> sp.csr_matrix:
         """The unit TF-IDF row (1 x terms) of some terms; those the corpus lacks are ignored."""
         cols = self.columns(terms)
-        cols = cols[cols >= 0]
-        counts = np.bincount(cols, minlength=len(self.ids)) if len(cols) else np.zeros(0)
-        at = np.flatnonzero(counts)
-        values = (1 + np.log(counts[at])) * self.idf[at] if len(at) else np.zeros(0)
+        at, counts = np.unique(cols[cols >= 0], return_counts=True)
+        values = (1 + np.log(counts)) * self.idf[at]
         return unit(sp.csr_matrix((values, (np.zeros(len(at), int), at)), shape=(1, len(self.ids))))
+
+    def summed(self, rows: np.ndarray) -> sp.csr_matrix:
+        """Some rows of the TF-IDF matrix added up, as a sparse row (never vocabulary-long)."""
+        picked = self.matrix[rows]
+        shape = (1, len(self.ids))
+        return sp.csr_matrix(
+            (picked.data, (np.zeros(picked.nnz, int), picked.indices)), shape=shape
+        )
 
     def matches(self, text: str) -> int:
         """How many papers hold a keyword anywhere, as `digest.model` matches it (for `check`)."""
