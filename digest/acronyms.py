@@ -18,11 +18,14 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable
+from functools import lru_cache
 
 MIN_SEEN = 2  # abstracts that must give a definition
 MIN_SHARE = 0.2  # of all the definitions found for the same acronym or phrase
 MOST = 3  # definitions kept
 _ACRONYM = re.compile(r"[A-Za-z][A-Za-z0-9]{1,7}")
+_DEFINED = r"\(\s*([{first}][A-Za-z0-9-]{{1,9}})\s*[),;]"  # "(MoE)", "(SSMs;"
+_PLAIN = re.compile(r"[\w-]+")
 
 
 def is_acronym(keyword: str) -> bool:
@@ -64,33 +67,55 @@ def _kept(found: Counter[str]) -> tuple[str, ...]:
     )
 
 
+@lru_cache(maxsize=64)
+def _defined(first: str) -> re.Pattern[str]:
+    """The pattern of a parenthesised acronym starting with a letter ("(MoE)", "(SSMs;")."""
+    return re.compile(_DEFINED.format(first=re.escape(first.lower() + first.upper())))
+
+
+def _words_before(text: str, at: int) -> list[str]:
+    """The words just before a position (at most eight, hyphenated words split, casefolded; a
+    word with punctuation ends the run)."""
+    before: list[str] = []
+    for word in reversed(text[:at].rsplit(None, 8)[-8:]):
+        if not _PLAIN.fullmatch(word):
+            break
+        before[:0] = [part for part in word.casefold().split("-") if part]
+    return before
+
+
 def expansions(acronym: str, abstracts: Iterable[str]) -> tuple[str, ...]:
-    """The long forms the abstracts give for an acronym, most frequent first."""
+    """The long forms the abstracts give for an acronym, most frequent first: for each
+    definition, the shortest run of words before it that can spell it."""
     acronym = singular(acronym.strip())
-    pattern = re.compile(r"((?:[\w-]+ ){1,8})\(\s*" + re.escape(acronym) + r"s?\s*[),;]")
     found: Counter[str] = Counter()
     for text in abstracts:
-        for m in pattern.finditer(text):
-            before = m.group(1).split()
-            for n in range(1, len(before) + 1):  # the shortest run that fits
-                words = before[-n:]
-                if fits(acronym, [part for w in words for part in w.split("-") if part]):
-                    found[" ".join(words).casefold()] += 1
-                    break
+        if acronym not in text:
+            continue
+        for m in _defined(acronym[0]).finditer(text):
+            if singular(m.group(1)) != acronym:
+                continue
+            before = _words_before(text, m.start())
+            fitting = (before[-n:] for n in range(1, len(before) + 1))
+            words = next((w for w in fitting if fits(acronym, w)), None)
+            if words:
+                found[" ".join(words)] += 1
     return _kept(found)
 
 
 def abbreviations(phrase: str, abstracts: Iterable[str]) -> tuple[str, ...]:
-    """The acronyms (three letters or more) the abstracts give for a phrase."""
-    words = re.findall(r"\w+", phrase.casefold())
+    """The acronyms (three letters or more) the abstracts give for a phrase (its last word may
+    be plural: "state space models (SSMs)")."""
+    words = [part for w in phrase.casefold().split() for part in w.split("-") if part]
     if len(words) < 2:
         return ()
-    spelled = r"[\s-]+".join(re.escape(w) for w in words)
-    pattern = re.compile(spelled + r"\w*\s*\(\s*([A-Za-z][A-Za-z0-9-]{2,9})\s*\)", re.IGNORECASE)
     found: Counter[str] = Counter()
     for text in abstracts:
-        for m in pattern.finditer(text):
+        for m in _defined(words[0][0]).finditer(text):
             acronym = singular(m.group(1))
-            if is_acronym(acronym) and len(acronym) >= 3 and fits(acronym, words):
+            if len(acronym) < 3 or not is_acronym(acronym) or not fits(acronym, words):
+                continue
+            tail = _words_before(text, m.start())[-len(words) :]
+            if tail[:-1] == words[:-1] and tail[-1:] and tail[-1].startswith(words[-1]):
                 found[acronym] += 1
     return _kept(found)

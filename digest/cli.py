@@ -14,7 +14,7 @@ from typing import Any, NoReturn
 
 import click
 
-from digest import __version__, pipeline
+from digest import __version__, model, pipeline
 from digest.config import (
     Config,
     Subscriber,
@@ -141,7 +141,8 @@ def _keyword_warnings(config: Config, subscribers: list[Subscriber]) -> list[str
             return []
         space = pipeline.build_space(config, store, last)
     found = {
-        k: space.matches(k) > 0 for k in dict.fromkeys(k for s in subscribers for k in s.keywords)
+        k: model.matches(space, k) > 0
+        for k in dict.fromkeys(k for s in subscribers for k in s.keywords)
     }
     out = []
     for sub in subscribers:

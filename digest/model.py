@@ -53,6 +53,7 @@ MAX_RELATIVE = 3.0  # a paper three times as close as a typical one gains nothin
 FEEDBACK = 3.0  # weight of the topic's papers' centroid beside the keyword's own terms
 FEEDBACK_TERMS = 100  # the centroid's strongest terms kept (the rest is every topic's noise)
 SEEDS = 200  # at most this many of a topic's papers (evenly spaced) make its centroid
+DEFINITIONS = 200  # abstracts read for an acronym's definitions (authors define it every time)
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,7 @@ class Topic:
     rows: np.ndarray  # corpus rows with evidence, ascending
     evidence: np.ndarray  # their evidence
     seeds: np.ndarray  # corpus rows most about it, ascending
-    vector: sp.csr_matrix  # 1 x terms, unit length
+    terms: tuple[str, ...]  # its forms' own terms (stem 1..3-grams), for `vector`
 
 
 def keys(text: str) -> tuple[str, ...] | None:
@@ -81,15 +82,15 @@ def keys(text: str) -> tuple[str, ...] | None:
 
 
 def forms(space: Space, keyword: str) -> tuple[str, ...]:
-    """The keyword and what the corpus's abstracts define as the same thing."""
+    """The keyword and what the corpus's abstracts define as the same thing (an acronym's
+    expansions, a phrase's acronym), read from at most DEFINITIONS abstracts that hold it."""
     found = keys(keyword)
-    if found is None:
+    acronym = is_acronym(keyword)
+    if found is None or not (acronym or len(keyword.split()) > 1):
         return (keyword,)
     rows, _ = space.rows_with(space.abstract, found)
-    abstracts = [space.papers[r].abstract for r in rows[: 20 * SEEDS]]
-    other = expansions(keyword, abstracts) if is_acronym(keyword) else ()
-    other = other or abbreviations(keyword, abstracts)
-    return (keyword, *other)
+    abstracts = [space.papers[r].abstract for r in rows[:DEFINITIONS]]
+    return (keyword, *(expansions if acronym else abbreviations)(keyword, abstracts))
 
 
 def topic(space: Space, keyword: str) -> Topic | None:
@@ -124,9 +125,20 @@ def _topic(space: Space, keyword: str) -> Topic | None:
     seeds = np.flatnonzero(seeded)
     if len(seeds) > SEEDS:
         seeds = seeds[np.linspace(0, len(seeds) - 1, SEEDS).round().astype(np.int64)]
-    own = space.vector([term for form in spelled for key in form for term in ngrams(key.split())])
-    vector = own + FEEDBACK * centroid(space, seeds) if len(seeds) else own
-    return Topic(keyword, named, rows, evidence[rows], seeds, unit(vector))
+    terms = tuple(term for form in spelled for key in form for term in ngrams(key.split()))
+    return Topic(keyword, named, rows, evidence[rows], seeds, terms)
+
+
+def vector(space: Space, topic: Topic) -> sp.csr_matrix:
+    """A topic's vector: its own terms plus FEEDBACK x its papers' centroid, unit length (made
+    once per run, and only for the readers who get as far as similarities)."""
+    cache_key = ("vector", topic.keyword)
+    if cache_key not in space.cache:
+        own = space.vector(topic.terms)
+        widened = own + FEEDBACK * centroid(space, topic.seeds) if len(topic.seeds) else own
+        space.cache[cache_key] = unit(widened)
+    found: sp.csr_matrix = space.cache[cache_key]
+    return found
 
 
 def centroid(space: Space, rows: np.ndarray) -> sp.csr_matrix:
@@ -159,31 +171,51 @@ def profile(space: Space, topics: list[Topic], liked_rows: np.ndarray) -> sp.csr
     """A reader's profile: their topics' vectors summed, and the centroid of what they liked."""
     total = sp.csr_matrix((1, len(space.ids)), dtype=np.float64)
     for t in topics:
-        total = total + t.vector
+        total = total + vector(space, t)
     if len(liked_rows):
         total = total + unit(space.summed(liked_rows))
     return unit(total)
 
 
 def relative(
-    space: Space, vector: sp.csr_matrix, topics: list[Topic], rows: np.ndarray
+    space: Space, reader: sp.csr_matrix, topics: list[Topic], rows: np.ndarray
 ) -> np.ndarray:
-    """Each row's cosine with the profile, relative to the median cosine of the topics' own
-    papers (1.0: as close as a typical paper about them)."""
-    cosine = _cosines(space, vector, rows)
+    """Each row's cosine with a reader's profile, relative to the median cosine of the topics'
+    own papers (1.0: as close as a typical paper about them)."""
+    cosine = _cosines(space, reader, rows)
     if not topics:
         return cosine
     seeds = np.unique(np.concatenate([t.seeds for t in topics]))
     if len(seeds) > SEEDS:
         seeds = seeds[np.linspace(0, len(seeds) - 1, SEEDS).round().astype(np.int64)]
-    reference = float(np.median(_cosines(space, vector, seeds))) if len(seeds) else 0.0
+    reference = float(np.median(_cosines(space, reader, seeds))) if len(seeds) else 0.0
     return cosine / (reference or 1.0)
 
 
-def _cosines(space: Space, vector: sp.csr_matrix, rows: np.ndarray) -> np.ndarray:
-    if not len(rows):
-        return np.zeros(0)
-    return np.asarray((space.matrix[rows] @ vector.T).todense()).ravel()
+def matches(space: Space, keyword: str) -> int:
+    """How many corpus papers hold a keyword anywhere, as the model matches it (`digest check`)."""
+    found = topic(space, keyword)
+    return len(found.rows) if found else 0
+
+
+def products(
+    space: Space, reader: sp.csr_matrix, rows: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each stored entry of some corpus rows times a profile's value at its column: (which of
+    `rows`, column, product), in row order; the profile is canonical (columns sorted)."""
+    picked = space.matrix[rows]
+    row_of = np.repeat(np.arange(len(rows)), np.diff(picked.indptr))
+    if not reader.nnz:
+        return row_of, picked.indices, np.zeros(picked.nnz)
+    at = np.minimum(np.searchsorted(reader.indices, picked.indices), reader.nnz - 1)
+    values = np.where(reader.indices[at] == picked.indices, picked.data * reader.data[at], 0.0)
+    return row_of, picked.indices, values
+
+
+def _cosines(space: Space, reader: sp.csr_matrix, rows: np.ndarray) -> np.ndarray:
+    """The dot product of some corpus rows with a profile."""
+    row_of, _, values = products(space, reader, rows)
+    return np.bincount(row_of, weights=values, minlength=len(rows))
 
 
 def score(evidence: np.ndarray, relative: np.ndarray) -> np.ndarray:

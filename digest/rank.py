@@ -83,13 +83,19 @@ def rank_many(
     worked out only for the candidates with enough evidence to be included."""
     papers = sorted({p.id: p for p in candidates if p.id in space.row}.values(), key=lambda p: p.id)
     rows = np.array([space.row[p.id] for p in papers], dtype=np.int64)
+    names = (
+        [{_name(a) for a in p.authors} for p in papers] if any(p.authors for p in profiles) else []
+    )
     for k, profile in enumerate(profiles):
         left = taken[k] if taken else ()
         keep = np.array([p.id not in left for p in papers], dtype=bool)
+        followed = {_name(a) for a in profile.authors}
+        by_author = np.array([not followed.isdisjoint(n) for n in names], dtype=bool)
         yield _ranking(
             space,
             [p for p, ok in zip(papers, keep, strict=True) if ok],
             rows[keep],
+            by_author[keep] if followed else np.zeros(int(keep.sum()), dtype=bool),
             profile,
             included_only,
         )
@@ -104,13 +110,19 @@ def _name(name: str) -> str:
 
 
 def _ranking(
-    space: Space, papers: list[Paper], rows: np.ndarray, profile: Profile, included_only: bool
+    space: Space,
+    papers: list[Paper],
+    rows: np.ndarray,
+    by_author: np.ndarray,
+    profile: Profile,
+    included_only: bool,
 ) -> list[Ranked]:
+    """One reader's ranking of some candidates (`by_author`: whether one of their authors is
+    followed)."""
     topics = _topics(space, profile.keywords)
     presence = model.evidence(topics, rows)
     evidence = model.combined(presence)
     followed = {_name(a) for a in profile.authors}
-    by_author = np.array([any(_name(a) in followed for a in p.authors) for p in papers], bool)
     evidence = np.where(by_author, 1.0, evidence)
     blocked = np.zeros(len(rows), dtype=bool)
     for t in _topics(space, profile.exclude):
@@ -123,8 +135,8 @@ def _ranking(
     if not len(needed):
         return []
     liked = np.array([space.row[i] for i in profile.liked if i in space.row], dtype=np.int64)
-    vector = model.profile(space, topics, liked)
-    relative = model.relative(space, vector, topics, rows[needed])
+    reader = model.profile(space, topics, liked)
+    relative = model.relative(space, reader, topics, rows[needed])
     evidence, by_author, blocked = evidence[needed], by_author[needed], blocked[needed]
     eligible = (
         model.eligible(evidence, relative, profile.threshold) | (by_author & (evidence > 0))
@@ -152,7 +164,7 @@ def _ranking(
                 presence[:, needed[i]],
                 followed if by_author[i] else set(),
             ),
-            related=_related(space, vector, rows[needed[i]], own) if i in explained else (),
+            related=_related(space, reader, rows[needed[i]], own) if i in explained else (),
         )
         for i in order
         if i in included or not included_only
@@ -177,13 +189,13 @@ def _matched(
     return tuple(found)
 
 
-def _related(space: Space, vector: sp.csr_matrix, row: int, own: set[str]) -> tuple[str, ...]:
+def _related(space: Space, reader: sp.csr_matrix, row: int, own: set[str]) -> tuple[str, ...]:
     """The single words, other than the keywords' own, that add most to a paper's closeness to
-    the reader's profile (words found in a few papers at least)."""
-    shared = space.matrix[row].multiply(vector).tocoo()
-    best = sorted(zip(-shared.data, shared.col.tolist(), strict=True))
+    the reader's profile (words found in a few papers, but not in most)."""
+    _, cols, values = model.products(space, reader, np.array([row]))
+    shared = values > 0  # terms of the paper that the profile has
     out: list[str] = []
-    for _, j in best:
+    for _, j in sorted(zip(-values[shared], cols[shared].tolist(), strict=True)):
         word = space.word(j) if space.shown[j] else None
         if word and word not in own and not word.isdigit() and word not in out:
             out.append(word)

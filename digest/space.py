@@ -46,12 +46,22 @@ class Space:
         per_field = [
             [getattr(a, name) for a in analysed] for name in ("title", "abstract", "keywords")
         ]
-        every = [a for arrays in per_field for a in arrays]
-        ids = np.concatenate([a["term"] for a in every]) if every else np.zeros(0, np.int64)
-        self.ids = np.unique(ids)  # the columns: term ids, ascending
+        entries = [np.concatenate(f) if f else np.zeros(0, dtype=TERMS) for f in per_field]
+        # the columns are the corpus's term ids, ascending; each entry's column from one sort
+        # (np.unique and searchsorted over a million ids each take seconds: numpy 2 hashes)
+        ids = np.concatenate([e["term"] for e in entries])
+        order = np.argsort(ids, kind="stable")
+        ordered = ids[order]
+        first = np.ones(len(ids), dtype=bool)
+        first[1:] = ordered[1:] != ordered[:-1]
+        self.ids = ordered[first]
+        column = np.empty(len(ids), dtype=np.int64)
+        column[order] = np.cumsum(first) - 1
         shape = (len(self.papers), len(self.ids))
+        ends = np.cumsum([len(e) for e in entries])
         self.title, self.abstract, self.keywords = (
-            self._counts(arrays, shape) for arrays in per_field
+            _counts(field, e, cols, shape)
+            for field, e, cols in zip(per_field, entries, np.split(column, ends[:-1]), strict=True)
         )
         if len(self.ids):
             transformer = TfidfTransformer(sublinear_tf=True, norm="l2")
@@ -69,14 +79,6 @@ class Space:
         self.shown[at[at >= 0]] = True
         self.shown &= (df >= RELATED_MIN_DF) & (df <= max(RELATED_MAX_SHARE * len(self.papers), 10))
         self.cache: dict[Any, Any] = {}  # per-run values of the model (`digest.model.topic`)
-
-    def _counts(self, arrays: list[np.ndarray], shape: tuple[int, int]) -> sp.csc_matrix:
-        """One field's term counts, papers x terms (CSC: a term's papers are contiguous)."""
-        entries = np.concatenate(arrays) if arrays else np.zeros(0, dtype=TERMS)
-        rows = np.repeat(np.arange(len(arrays)), [len(a) for a in arrays])
-        cols = np.searchsorted(self.ids, entries["term"])
-        data = entries["count"].astype(np.float32)
-        return sp.csc_matrix((data, (rows, cols)), shape=shape, dtype=np.float32)
 
     def columns(self, terms: Sequence[str]) -> np.ndarray:
         """The column of each term; -1 for a term the corpus does not have."""
@@ -124,15 +126,22 @@ class Space:
             (picked.data, (np.zeros(picked.nnz, int), picked.indices)), shape=shape
         )
 
-    def matches(self, text: str) -> int:
-        """How many papers hold a keyword anywhere, as `digest.model` matches it (for `check`)."""
-        from digest.model import topic  # the model reads the space; only this asks the model
 
-        found = topic(self, text)
-        return len(found.rows) if found else 0
+def _counts(
+    arrays: list[np.ndarray], entries: np.ndarray, cols: np.ndarray, shape: tuple[int, int]
+) -> sp.csc_matrix:
+    """One field's term counts, papers x terms (CSC: a term's papers are contiguous), from each
+    paper's TERMS array, their concatenation `entries` and each entry's column."""
+    rows = np.repeat(np.arange(len(arrays)), [len(a) for a in arrays])
+    data = entries["count"].astype(np.float32)
+    return sp.csc_matrix((data, (rows, cols)), shape=shape, dtype=np.float32)
 
 
 def unit(v: sp.csr_matrix) -> sp.csr_matrix:
     """A sparse row scaled to length 1 (unchanged when it is zero)."""
-    norm = float(np.sqrt(v.multiply(v).sum()))
-    return sp.csr_matrix(v / norm) if norm else sp.csr_matrix(v)
+    out = sp.csr_matrix(v, dtype=np.float64, copy=True)
+    out.sum_duplicates()  # canonical: sorted columns, each once (`digest.model` relies on it)
+    norm = float(np.sqrt(np.dot(out.data, out.data)))
+    if norm:
+        out.data /= norm
+    return out

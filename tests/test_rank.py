@@ -349,3 +349,17 @@ def test_related_words_are_not_the_keywords_or_numbers() -> None:
     ]
     for r in rank(Space(corpus), corpus, Profile(keywords=("quantization",))):
         assert all(not w.isdigit() and "quantiz" not in w for w in r.related)
+
+
+def test_related_words_come_from_the_readers_topic() -> None:
+    """A word of the paper that the reader's topic never uses is not shown as related (here a
+    followed author's paper about something else)."""
+    zoo = [
+        paper(f"Zebrafish Behaviour {i}", "Zebrafish swim in tanks. " + FILLER) for i in range(3)
+    ]
+    odd = paper("Zebrafish Trackers", "Zebrafish tracking. " + FILLER, authors=("Ada Lovelace",))
+    corpus = [*CORPUS, *zoo, odd]
+    profile = Profile(keywords=("quantization",), authors=("ada lovelace",))
+    ranked = {r.paper.id: r for r in rank(Space(corpus), corpus, profile)}
+    assert ranked[odd.id].included
+    assert "zebrafish" not in ranked[odd.id].related

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from digest.errors import ConfigError
 from digest.feeds import FeedEntry, build_feed, write_feed
 from digest.papers import canonical_id
-from digest.rank import Profile, Space, rank
+from digest.rank import Profile, rank
 from digest.render import (
     DigestView,
     Headers,
@@ -37,6 +37,7 @@ from digest.render import (
 )
 from digest.render import _crlf as crlf
 from digest.sources.hf_daily import parse_page
+from digest.space import Space
 from digest.types import Paper
 
 ROOT = Path(__file__).parent.parent

@@ -13,10 +13,11 @@ from pathlib import Path
 import yaml
 from conftest import FIXTURES
 
-from digest import pipeline
+from digest import model, pipeline
 from digest.config import load_config
-from digest.rank import Profile, Space, rank
+from digest.rank import Profile, rank
 from digest.sources.hf_daily import parse_page
+from digest.space import Space
 from digest.store import Store
 from digest.terms import analyse, term_id
 
@@ -86,7 +87,7 @@ def test_analyses_follow_text_changes_and_the_corpus(tmp_path: Path) -> None:
     store.add_batch("hf", [changed], T0)
     assert newest.id not in store.terms()
     space = pipeline.build_space(config, store, T0, keep=True)
-    assert space.matches("zorblax") == 1
+    assert model.matches(space, "zorblax") == 1
     assert newest.id in store.terms()
     assert len(store.terms()) == 100
 
