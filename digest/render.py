@@ -359,7 +359,9 @@ _PLAIN_ID = re.compile(rf"<{_ADDRESS}>")
 
 
 def _plain(name: str, value: str) -> bool:
-    if len(name) + 2 + len(value) > MAX_LINE or "=?" in value:
+    """Whether a header value is written as it is (an empty one is not: the email package
+    writes "Subject:" with no space after the colon)."""
+    if not value or len(name) + 2 + len(value) > MAX_LINE or "=?" in value:
         return False
     if name in ("From", "To"):
         return _PLAIN_ADDRESS.fullmatch(value) is not None
