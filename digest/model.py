@@ -37,16 +37,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
 
 from digest.acronyms import abbreviations, expansions, is_acronym
-from digest.space import Space, unit
+from digest.space import EMPTY, Row, Space
 from digest.text import MAX_NGRAM, ngrams, stems
 
 TITLE_EVIDENCE = 1.0  # a form in the title: the paper is about it
 KEYWORD_EVIDENCE = 0.8  # in HF's ai_keywords: nearly as telling
 ABSTRACT_DECAY = 0.5  # n mentions in the abstract: 1 - 0.5^n (one passing mention is 0.5)
-MIN_EVIDENCE = 0.5  # included: a form in the title, or twice in the abstract, or two once
+MIN_EVIDENCE = 0.5  # included: a form in the title or ai_keywords, or once in the abstract
 MIN_RELATIVE = 0.6  # ... and at least 0.6 as close to the profile as its topics' own papers
 SIMILARITY_WEIGHT = 3.0  # order mostly by closeness to the topic, evidence breaking near-ties
 MAX_RELATIVE = 3.0  # a paper three times as close as a typical one gains nothing more
@@ -129,26 +128,21 @@ def _topic(space: Space, keyword: str) -> Topic | None:
     return Topic(keyword, named, rows, evidence[rows], seeds, terms)
 
 
-def vector(space: Space, topic: Topic) -> sp.csr_matrix:
+def vector(space: Space, topic: Topic) -> Row:
     """A topic's vector: its own terms plus FEEDBACK x its papers' centroid, unit length (made
     once per run, and only for the readers who get as far as similarities)."""
     cache_key = ("vector", topic.keyword)
     if cache_key not in space.cache:
         own = space.vector(topic.terms)
-        widened = own + FEEDBACK * centroid(space, topic.seeds) if len(topic.seeds) else own
-        space.cache[cache_key] = unit(widened)
-    found: sp.csr_matrix = space.cache[cache_key]
+        widened = own.plus(centroid(space, topic.seeds), FEEDBACK) if len(topic.seeds) else own
+        space.cache[cache_key] = widened.unit()
+    found: Row = space.cache[cache_key]
     return found
 
 
-def centroid(space: Space, rows: np.ndarray) -> sp.csr_matrix:
+def centroid(space: Space, rows: np.ndarray) -> Row:
     """The unit centroid of some corpus rows, cut to its FEEDBACK_TERMS strongest terms."""
-    total = space.summed(rows)
-    if total.nnz > FEEDBACK_TERMS:
-        weakest = np.partition(total.data, -FEEDBACK_TERMS)[-FEEDBACK_TERMS]
-        total.data[total.data < weakest] = 0
-        total.eliminate_zeros()
-    return unit(total)
+    return space.summed(rows).strongest(FEEDBACK_TERMS).unit()
 
 
 def evidence(topics: list[Topic], rows: np.ndarray) -> np.ndarray:
@@ -167,19 +161,17 @@ def combined(presence: np.ndarray) -> np.ndarray:
     return out
 
 
-def profile(space: Space, topics: list[Topic], liked_rows: np.ndarray) -> sp.csr_matrix:
+def profile(space: Space, topics: list[Topic], liked_rows: np.ndarray) -> Row:
     """A reader's profile: their topics' vectors summed, and the centroid of what they liked."""
-    total = sp.csr_matrix((1, len(space.ids)), dtype=np.float64)
+    total = EMPTY
     for t in topics:
-        total = total + vector(space, t)
+        total = total.plus(vector(space, t))
     if len(liked_rows):
-        total = total + unit(space.summed(liked_rows))
-    return unit(total)
+        total = total.plus(space.summed(liked_rows).unit())
+    return total.unit()
 
 
-def relative(
-    space: Space, reader: sp.csr_matrix, topics: list[Topic], rows: np.ndarray
-) -> np.ndarray:
+def relative(space: Space, reader: Row, topics: list[Topic], rows: np.ndarray) -> np.ndarray:
     """Each row's cosine with a reader's profile, relative to the median cosine of the topics'
     own papers (1.0: as close as a typical paper about them)."""
     cosine = _cosines(space, reader, rows)
@@ -199,20 +191,20 @@ def matches(space: Space, keyword: str) -> int:
 
 
 def products(
-    space: Space, reader: sp.csr_matrix, rows: np.ndarray
+    space: Space, reader: Row, rows: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Each stored entry of some corpus rows times a profile's value at its column: (which of
-    `rows`, column, product), in row order; the profile is canonical (columns sorted)."""
+    """Each stored entry of some corpus rows times a profile's value at its column (0 where it
+    has none): (which of `rows`, column, product), in row order."""
     picked = space.matrix[rows]
     row_of = np.repeat(np.arange(len(rows)), np.diff(picked.indptr))
-    if not reader.nnz:
+    if not len(reader.cols):
         return row_of, picked.indices, np.zeros(picked.nnz)
-    at = np.minimum(np.searchsorted(reader.indices, picked.indices), reader.nnz - 1)
-    values = np.where(reader.indices[at] == picked.indices, picked.data * reader.data[at], 0.0)
+    at = np.minimum(np.searchsorted(reader.cols, picked.indices), len(reader.cols) - 1)
+    values = np.where(reader.cols[at] == picked.indices, picked.data * reader.vals[at], 0.0)
     return row_of, picked.indices, values
 
 
-def _cosines(space: Space, reader: sp.csr_matrix, rows: np.ndarray) -> np.ndarray:
+def _cosines(space: Space, reader: Row, rows: np.ndarray) -> np.ndarray:
     """The dot product of some corpus rows with a profile."""
     row_of, _, values = products(space, reader, rows)
     return np.bincount(row_of, weights=values, minlength=len(rows))

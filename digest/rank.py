@@ -16,12 +16,11 @@ from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
 
 from digest import model
 from digest.config import RankingConfig, Subscriber
-from digest.space import Space
-from digest.text import words
+from digest.space import Row, Space
+from digest.text import stem, stems, words
 from digest.types import Paper
 
 THRESHOLD = model.MIN_EVIDENCE
@@ -86,16 +85,16 @@ def rank_many(
     names = (
         [{_name(a) for a in p.authors} for p in papers] if any(p.authors for p in profiles) else []
     )
+    position = {p.id: i for i, p in enumerate(papers)}
     for k, profile in enumerate(profiles):
-        left = taken[k] if taken else ()
-        keep = np.array([p.id not in left for p in papers], dtype=bool)
-        followed = {_name(a) for a in profile.authors}
-        by_author = np.array([not followed.isdisjoint(n) for n in names], dtype=bool)
+        kept = np.ones(len(papers), dtype=bool)
+        kept[[position[i] for i in (taken[k] if taken else ()) if i in position]] = False
+        keep = np.flatnonzero(kept)
         yield _ranking(
             space,
-            [p for p, ok in zip(papers, keep, strict=True) if ok],
+            [papers[i] for i in keep] if len(keep) < len(papers) else papers,
             rows[keep],
-            by_author[keep] if followed else np.zeros(int(keep.sum()), dtype=bool),
+            [names[i] for i in keep] if names else [],
             profile,
             included_only,
         )
@@ -113,16 +112,21 @@ def _ranking(
     space: Space,
     papers: list[Paper],
     rows: np.ndarray,
-    by_author: np.ndarray,
+    names: list[set[str]],
     profile: Profile,
     included_only: bool,
 ) -> list[Ranked]:
-    """One reader's ranking of some candidates (`by_author`: whether one of their authors is
-    followed)."""
+    """One reader's ranking of some candidates (`names`: each one's authors as `_name`s, or
+    nothing when no reader follows an author)."""
+    if not len(rows):
+        return []
     topics = _topics(space, profile.keywords)
     presence = model.evidence(topics, rows)
     evidence = model.combined(presence)
     followed = {_name(a) for a in profile.authors}
+    by_author = np.array([not followed.isdisjoint(n) for n in names], dtype=bool)
+    if not followed:
+        by_author = np.zeros(len(rows), dtype=bool)
     evidence = np.where(by_author, 1.0, evidence)
     blocked = np.zeros(len(rows), dtype=bool)
     for t in _topics(space, profile.exclude):
@@ -138,9 +142,7 @@ def _ranking(
     reader = model.profile(space, topics, liked)
     relative = model.relative(space, reader, topics, rows[needed])
     evidence, by_author, blocked = evidence[needed], by_author[needed], blocked[needed]
-    eligible = (
-        model.eligible(evidence, relative, profile.threshold) | (by_author & (evidence > 0))
-    ) & ~blocked
+    eligible = (model.eligible(evidence, relative, profile.threshold) | by_author) & ~blocked
     trend = np.array([_trend(papers[i]) for i in needed])
     score = model.score(evidence, relative) + eligible * profile.trend_weight * trend
     score = np.where(blocked, -1.0, score)
@@ -150,7 +152,9 @@ def _ranking(
     explained = included | (
         set() if included_only else set(order[: max(profile.max_items, EXPLAINED)])
     )
-    own = {w for t in topics for f in t.forms for w in words(f)}
+    own = {s for t in topics for f in t.forms for s in stems(f)}  # the keywords' own stems
+    shown = sorted(explained)
+    related = dict(zip(shown, _related(space, reader, rows[needed[shown]], own), strict=True))
     return [
         Ranked(
             paper=papers[needed[i]],
@@ -164,7 +168,7 @@ def _ranking(
                 presence[:, needed[i]],
                 followed if by_author[i] else set(),
             ),
-            related=_related(space, reader, rows[needed[i]], own) if i in explained else (),
+            related=related.get(i, ()),
         )
         for i in order
         if i in included or not included_only
@@ -189,19 +193,24 @@ def _matched(
     return tuple(found)
 
 
-def _related(space: Space, reader: sp.csr_matrix, row: int, own: set[str]) -> tuple[str, ...]:
-    """The single words, other than the keywords' own, that add most to a paper's closeness to
-    the reader's profile (words found in a few papers, but not in most)."""
-    _, cols, values = model.products(space, reader, np.array([row]))
+def _related(space: Space, reader: Row, rows: np.ndarray, own: set[str]) -> list[tuple[str, ...]]:
+    """Per corpus row: the single words, other than the keywords' own, that add most to the
+    paper's closeness to the reader's profile (words found in a few papers, but not in most)."""
+    row_of, cols, values = model.products(space, reader, rows)
     shared = values > 0  # terms of the paper that the profile has
-    out: list[str] = []
-    for _, j in sorted(zip(-values[shared], cols[shared].tolist(), strict=True)):
-        word = space.word(j) if space.shown[j] else None
-        if word and word not in own and not word.isdigit() and word not in out:
-            out.append(word)
-            if len(out) == RELATED:
-                break
-    return tuple(out)
+    row_of, cols, values = row_of[shared], cols[shared], values[shared]
+    out: list[tuple[str, ...]] = []
+    for k in range(len(rows)):
+        mine = row_of == k
+        found: list[str] = []
+        for _, j in sorted(zip(-values[mine], cols[mine].tolist(), strict=True)):
+            word = space.word(j) if space.shown[j] else None
+            if word and not word.isdigit() and stem(word) not in own and word not in found:
+                found.append(word)
+                if len(found) == RELATED:
+                    break
+        out.append(tuple(found))
+    return out
 
 
 def quoted(terms: Sequence[str]) -> str:

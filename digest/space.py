@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -50,13 +51,14 @@ class Space:
         # the columns are the corpus's term ids, ascending; each entry's column from one sort
         # (np.unique and searchsorted over a million ids each take seconds: numpy 2 hashes)
         ids = np.concatenate([e["term"] for e in entries])
-        order = np.argsort(ids, kind="stable")
+        order = np.argsort(ids)
         ordered = ids[order]
         first = np.ones(len(ids), dtype=bool)
         first[1:] = ordered[1:] != ordered[:-1]
         self.ids = ordered[first]
-        column = np.empty(len(ids), dtype=np.int64)
+        column = np.empty(len(ids), dtype=np.int32)
         column[order] = np.cumsum(first) - 1
+        del ids, order, ordered, first  # tens of millions of entries on a large corpus
         shape = (len(self.papers), len(self.ids))
         ends = np.cumsum([len(e) for e in entries])
         self.title, self.abstract, self.keywords = (
@@ -111,20 +113,59 @@ class Space:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
         return rows.astype(np.int64), counts
 
-    def vector(self, terms: Sequence[str]) -> sp.csr_matrix:
-        """The unit TF-IDF row (1 x terms) of some terms; those the corpus lacks are ignored."""
+    def vector(self, terms: Sequence[str]) -> Row:
+        """The unit TF-IDF row of some terms; those the corpus lacks are ignored."""
         cols = self.columns(terms)
         at, counts = np.unique(cols[cols >= 0], return_counts=True)
-        values = (1 + np.log(counts)) * self.idf[at]
-        return unit(sp.csr_matrix((values, (np.zeros(len(at), int), at)), shape=(1, len(self.ids))))
+        return Row(at, (1 + np.log(counts)) * self.idf[at]).unit()
 
-    def summed(self, rows: np.ndarray) -> sp.csr_matrix:
-        """Some rows of the TF-IDF matrix added up, as a sparse row (never vocabulary-long)."""
+    def summed(self, rows: np.ndarray) -> Row:
+        """Some rows of the TF-IDF matrix added up."""
         picked = self.matrix[rows]
-        shape = (1, len(self.ids))
-        return sp.csr_matrix(
-            (picked.data, (np.zeros(picked.nnz, int), picked.indices)), shape=shape
+        return Row.sum(picked.indices, picked.data)
+
+
+@dataclass(frozen=True)
+class Row:
+    """A sparse row of the space as two arrays: its columns (ascending, each once) and their
+    values. A profile is a few hundred terms of a vocabulary of a million: plain numpy on its
+    entries costs less than scipy's matrix objects."""
+
+    cols: np.ndarray
+    vals: np.ndarray
+
+    @classmethod
+    def sum(cls, cols: np.ndarray, vals: np.ndarray) -> Row:
+        """Entries added up by column (by a sort: numpy 2's np.unique hashes, several times
+        slower on these arrays)."""
+        if not len(cols):
+            return cls(np.zeros(0, dtype=np.int64), np.zeros(0))
+        order = np.argsort(cols, kind="stable")
+        ordered = cols[order]
+        starts = np.flatnonzero(np.concatenate([[True], ordered[1:] != ordered[:-1]]))
+        return cls(ordered[starts], np.add.reduceat(vals[order].astype(np.float64), starts))
+
+    def plus(self, other: Row, weight: float = 1.0) -> Row:
+        """This row plus `weight` x the other."""
+        return Row.sum(
+            np.concatenate([self.cols, other.cols]),
+            np.concatenate([self.vals, weight * other.vals]),
         )
+
+    def unit(self) -> Row:
+        """Scaled to length 1 (unchanged when it is zero)."""
+        norm = float(np.sqrt(np.dot(self.vals, self.vals)))
+        return Row(self.cols, self.vals / norm) if norm else self
+
+    def strongest(self, n: int) -> Row:
+        """Its n largest values (and any equal to the n-th)."""
+        if len(self.vals) <= n:
+            return self
+        keep = self.vals >= np.partition(self.vals, -n)[-n]
+        return Row(self.cols[keep], self.vals[keep])
+
+
+EMPTY = Row(np.zeros(0, dtype=np.int64), np.zeros(0))
 
 
 def _counts(
@@ -135,13 +176,3 @@ def _counts(
     rows = np.repeat(np.arange(len(arrays)), [len(a) for a in arrays])
     data = entries["count"].astype(np.float32)
     return sp.csc_matrix((data, (rows, cols)), shape=shape, dtype=np.float32)
-
-
-def unit(v: sp.csr_matrix) -> sp.csr_matrix:
-    """A sparse row scaled to length 1 (unchanged when it is zero)."""
-    out = sp.csr_matrix(v, dtype=np.float64, copy=True)
-    out.sum_duplicates()  # canonical: sorted columns, each once (`digest.model` relies on it)
-    norm = float(np.sqrt(np.dot(out.data, out.data)))
-    if norm:
-        out.data /= norm
-    return out
