@@ -8,6 +8,7 @@ import shutil
 import sys
 from pathlib import Path
 
+import numpy as np
 from conftest import FIXTURES
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -363,3 +364,24 @@ def test_related_words_come_from_the_readers_topic() -> None:
     ranked = {r.paper.id: r for r in rank(Space(corpus), corpus, profile)}
     assert ranked[odd.id].included
     assert "zebrafish" not in ranked[odd.id].related
+
+
+def test_rows_add_up_as_scipy_adds_them() -> None:
+    """A space's sparse rows: sums, weighted sums, the strongest entries and unit length agree
+    with scipy's dense arithmetic."""
+    space = Space(CORPUS)
+    rows = np.array([0, 1, 4])
+    total = space.summed(rows)
+    dense = np.asarray(space.matrix[rows].sum(axis=0)).ravel()
+    assert np.array_equal(total.cols, np.flatnonzero(dense))
+    assert np.allclose(total.vals, dense[total.cols])
+    other = space.vector(["quantiz", "model"])
+    both = total.plus(other, 3.0)
+    expected = dense.copy()
+    expected[other.cols] += 3.0 * other.vals
+    assert np.allclose(both.vals, expected[both.cols]) and len(both.cols) == np.count_nonzero(
+        expected
+    )
+    assert np.isclose(np.linalg.norm(both.unit().vals), 1.0)
+    top = total.strongest(3)
+    assert len(top.cols) >= 3 and top.vals.min() >= np.sort(total.vals)[-3]
