@@ -51,8 +51,8 @@ SIMILARITY_WEIGHT = 3.0  # order mostly by closeness to the topic, evidence brea
 MAX_RELATIVE = 3.0  # a paper three times as close as a typical one gains nothing more
 FEEDBACK = 3.0  # weight of the topic's papers' centroid beside the keyword's own terms
 FEEDBACK_TERMS = 100  # the centroid's strongest terms kept (the rest is every topic's noise)
-SEEDS = 200  # at most this many of a topic's papers (evenly spaced) make its centroid
-DEFINITIONS = 200  # abstracts read for an acronym's definitions (authors define it every time)
+SEEDS = 100  # at most this many of a topic's papers (evenly spaced) make its centroid
+DEFINITIONS = 100  # abstracts read for an acronym's definitions (authors define it every time)
 
 
 @dataclass(frozen=True)
