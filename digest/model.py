@@ -173,15 +173,14 @@ def profile(space: Space, topics: list[Topic], liked_rows: np.ndarray) -> Row:
 
 def relative(space: Space, reader: Row, topics: list[Topic], rows: np.ndarray) -> np.ndarray:
     """Each row's cosine with a reader's profile, relative to the median cosine of the topics'
-    own papers (1.0: as close as a typical paper about them)."""
-    cosine = _cosines(space, reader, rows)
-    if not topics:
-        return cosine
-    seeds = np.unique(np.concatenate([t.seeds for t in topics]))
+    own papers (1.0: as close as a typical paper about them; at most SEEDS of them, evenly
+    spaced). Both sets of cosines come from one product."""
+    seeds = np.unique(np.concatenate([t.seeds for t in topics] or [np.zeros(0, np.int64)]))
     if len(seeds) > SEEDS:
         seeds = seeds[np.linspace(0, len(seeds) - 1, SEEDS).round().astype(np.int64)]
-    reference = float(np.median(_cosines(space, reader, seeds))) if len(seeds) else 0.0
-    return cosine / (reference or 1.0)
+    cosine = _cosines(space, reader, np.concatenate([rows, seeds]))
+    reference = float(np.median(cosine[len(rows) :])) if len(seeds) else 0.0
+    return cosine[: len(rows)] / (reference or 1.0)
 
 
 def matches(space: Space, keyword: str) -> int:
